@@ -1,0 +1,42 @@
+import type { FrameSet } from '../frames/frame.js';
+
+/**
+ * A source of wafers. frames() yields one FrameSet per wafer in arrival order and ends when the
+ * source is exhausted or stop() was called. A modality that did not arrive or could not be read is
+ * present in the set as `missing` or `error`, never left out or made up.
+ */
+export interface CaptureDriver {
+  readonly name: string;
+  frames(): AsyncIterable<FrameSet>;
+  stop(): void;
+}
+
+/** Resolves after ms, or at once when the signal aborts. */
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Paces a stream to arrival times (ms from its start): waits until each is due, never bunches up after a stall. */
+export class Pacer {
+  private start = -1;
+
+  constructor(private readonly signal: AbortSignal) {}
+
+  async until(atMs: number): Promise<void> {
+    const now = performance.now();
+    if (this.start < 0) this.start = now - atMs;
+    const due = this.start + atMs;
+    if (due > now) await pause(due - now, this.signal);
+    // a consumer that fell behind resets the clock rather than getting a burst to catch up
+    else if (now - due > 1000) this.start = now - atMs;
+  }
+}

@@ -1,0 +1,77 @@
+import { MODALITIES, type Modality } from '../common/modality.js';
+import type { FrameInput, FrameSet } from '../frames/frame.js';
+import { arrivalMs } from '../sim/record.js';
+import { SyntheticLine, type LineOptions, type RenderedWafer } from '../sim/line.js';
+import { Pacer, type CaptureDriver } from './driver.js';
+
+export interface SyntheticCaptureOptions {
+  line: Partial<LineOptions>;
+  /** wafers per second; 0 delivers as fast as they are consumed */
+  rateHz: number;
+  /** stop after this many wafers; unbounded when absent */
+  count?: number;
+  /**
+   * Render this many wafers once and deliver them in turn under new ids: frames then cost nothing
+   * to produce, which is what a benchmark of the stages after capture wants.
+   */
+  cycle?: number;
+}
+
+/**
+ * The synthetic line as a set of cameras: renders each wafer (pooled looks) in shared memory and paces it
+ * at the line rate. Like live cameras it carries no geometry: fusion takes it from the station's calibration.
+ */
+export class SyntheticCapture implements CaptureDriver {
+  readonly name = 'synthetic';
+  readonly line: SyntheticLine;
+  private readonly abort = new AbortController();
+  private cached: RenderedWafer[] = [];
+
+  constructor(
+    private readonly o: SyntheticCaptureOptions,
+    /** another capture whose line and pre-rendered cycle this one reuses */
+    from?: SyntheticCapture,
+  ) {
+    this.line = from?.line ?? new SyntheticLine({ poolSize: 8, ...o.line, shared: true });
+    if (from) this.cached = from.cached;
+  }
+
+  /** Renders the cycle up front so the first wafers are not slower than the rest. */
+  prepare(): void {
+    for (let i = this.cached.length; i < (this.o.cycle ?? 0); i++) this.cached.push(this.line.renderIndex(i));
+  }
+
+  private wafer(index: number): RenderedWafer {
+    if (!this.o.cycle) return this.line.renderIndex(index);
+    this.prepare();
+    return this.cached[index % this.o.cycle];
+  }
+
+  async *frames(): AsyncGenerator<FrameSet> {
+    const pacer = new Pacer(this.abort.signal);
+    const rate = this.o.rateHz;
+    for (let i = 0; this.o.count === undefined || i < this.o.count; i++) {
+      if (this.abort.signal.aborted) return;
+      const atMs = rate > 0 ? arrivalMs(this.line.options.seed, i, rate) : 0;
+      if (rate > 0) await pacer.until(atMs);
+      else if (i % 64 === 63) await new Promise((r) => setImmediate(r));
+      if (this.abort.signal.aborted) return;
+      const w = this.wafer(i);
+      const frames = {} as Record<Modality, FrameInput>;
+      for (const m of MODALITIES) frames[m] = { kind: 'raw', frame: w.frames[m] };
+      yield {
+        wafer: this.line.waferId(i),
+        lot: this.line.lot,
+        seq: i,
+        atMs,
+        arrivedAt: Date.now(),
+        frames,
+        truth: w.truth,
+      };
+    }
+  }
+
+  stop(): void {
+    this.abort.abort();
+  }
+}

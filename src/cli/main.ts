@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { calibrateCommand } from './calibrate.js';
+import { demoCommand } from './demo.js';
+import { recordCommand } from './record.js';
+import { validateConfigCommand } from './validate-config.js';
+
+const program = new Command('wafer-inspect')
+  .description('Multimodal wafer inspection appliance: capture, fusion, text-defined defect specs, run-to-run control')
+  .showHelpAfterError();
+
+program.addCommand(validateConfigCommand());
+program.addCommand(recordCommand());
+program.addCommand(calibrateCommand());
+program.addCommand(demoCommand());
+
+program.parseAsync(process.argv).catch((e: Error) => {
+  process.stderr.write(`wafer-inspect: ${e.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import { DEFECT_CLASSES } from '../common/defects.js';
+import { MODALITIES } from '../common/modality.js';
+
+/**
+ * The appliance's one configuration file. Every key has a default, so an empty file (or none)
+ * runs the demo line. Strings may name environment variables as ${NAME} or ${NAME:-default}.
+ */
+
+const modality = z.enum(MODALITIES);
+
+const synthetic = z
+  .object({
+    seed: z.number().int().default(1).describe('everything the line renders follows from this seed'),
+    rateHz: z.number().min(0).default(15).describe('wafers per second; 0 = as fast as they are taken'),
+    defectRate: z.number().min(0).max(1).default(0.3).describe('share of wafers with at least one defect'),
+    maxDefects: z.number().int().min(1).max(20).default(3),
+    classWeights: z.partialRecord(z.enum(DEFECT_CLASSES), z.number().min(0)).default({}).describe('relative frequency per defect class'),
+    poolSize: z.number().int().min(0).default(8).describe('pre-rendered defect-free looks; 0 renders every wafer afresh'),
+    count: z.number().int().positive().optional().describe('stop after this many wafers'),
+  })
+  .strict();
+
+const replay = z
+  .object({
+    lot: z.string().min(1).describe('folder of a recorded lot'),
+    pace: z.enum(['recorded', 'max']).default('recorded'),
+    loops: z.number().int().positive().default(1),
+  })
+  .strict();
+
+const watch = z
+  .object({
+    dir: z.string().min(1).describe('folder the vendor capture software writes frames into'),
+    pattern: z.string().optional().describe('file-name regex with named groups wafer and modality'),
+    expect: z.array(modality).min(1).default([...MODALITIES]),
+    timeoutMs: z.number().int().positive().default(3000),
+    settleMs: z.number().int().min(0).default(100),
+    pollMs: z.number().int().positive().default(500),
+    after: z.enum(['keep', 'delete', 'move']).default('move'),
+    lot: z.string().optional(),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    station: z.string().min(1).default('reference').describe('station id: its calibration is calibration/<station>/'),
+    calibrationDir: z.string().optional().describe('folder holding station calibrations; default: the package\'s calibration/'),
+    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
+    capture: z
+      .object({
+        driver: z.enum(['synthetic', 'replay', 'watch']).default('synthetic'),
+        synthetic: synthetic.default(synthetic.parse({})),
+        replay: replay.optional(),
+        watch: watch.optional(),
+      })
+      .strict()
+      .superRefine((c, ctx) => {
+        if (c.driver === 'replay' && !c.replay) ctx.addIssue({ code: 'custom', path: ['replay'], message: 'driver is replay but capture.replay (with lot) is missing' });
+        if (c.driver === 'watch' && !c.watch) ctx.addIssue({ code: 'custom', path: ['watch'], message: 'driver is watch but capture.watch (with dir) is missing' });
+      })
+      .default({ driver: 'synthetic', synthetic: synthetic.parse({}) }),
+    fusion: z
+      .object({
+        gridSize: z.number().int().min(32).max(1024).default(256).describe('cells per side of the wafer grid'),
+        fieldMm: z.number().positive().default(320).describe('side of the square the grid covers, centred on the wafer'),
+        roiRadiusMm: z.number().positive().default(158).describe('cells farther than this from the wafer centre are left out (mask 0)'),
+        workers: z.number().int().min(1).max(64).optional().describe('fusion worker threads; default: one per core'),
+      })
+      .strict()
+      .default({ gridSize: 256, fieldMm: 320, roiRadiusMm: 158 }),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;

@@ -1,0 +1,20 @@
+import type { TruthDefect } from '../common/defects.js';
+import type { Modality } from '../common/modality.js';
+
+/** What became of each modality of a wafer: used (`ok`), absent from capture (`missing`), or present but unusable (`corrupt`). */
+export type ModalityStatus = 'ok' | 'missing' | 'corrupt';
+
+export interface FusedWafer {
+  wafer: string;
+  lot?: string;
+  seq: number;
+  atMs: number;
+  arrivedAt: number;
+  truth?: TruthDefect[];
+  modalities: Record<Modality, ModalityStatus>;
+  /** why a modality or the wafer could not be used, one readable line each */
+  problems: string[];
+  /** planar float32 tensor (see TENSOR_CHANNELS); null when nothing of the wafer could be used */
+  tensor: Float32Array | null;
+  timings: { decodeMs: number; fuseMs: number };
+}

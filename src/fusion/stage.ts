@@ -1,0 +1,50 @@
+import { availableParallelism } from 'node:os';
+import type { Transferable } from 'node:worker_threads';
+import { MODALITIES } from '../common/modality.js';
+import { siblingModule, WorkerPool } from '../common/worker-pool.js';
+import type { FrameSet } from '../frames/frame.js';
+import type { GridSpec } from './grid.js';
+import type { FusedWafer } from './result.js';
+
+export interface FusionOptions {
+  stationDir: string;
+  grid: GridSpec;
+  workers?: number;
+}
+
+/** Decoding and fusion in worker threads; frames in shared memory cross without a copy, owned byte buffers are moved. */
+export class FusionStage {
+  private readonly pool: WorkerPool<FrameSet, FusedWafer>;
+
+  constructor(readonly options: FusionOptions) {
+    const size = options.workers ?? Math.max(1, availableParallelism());
+    this.pool = new WorkerPool(siblingModule(import.meta.url, 'worker'), size, { stationDir: options.stationDir, grid: options.grid });
+  }
+
+  get workers(): number {
+    return this.pool.size;
+  }
+
+  get inFlight(): number {
+    return this.pool.inFlight;
+  }
+
+  fuse(set: FrameSet): Promise<FusedWafer> {
+    const transfer: Transferable[] = [];
+    for (const m of MODALITIES) {
+      const f = set.frames[m];
+      const view = f.kind === 'bytes' ? f.bytes : f.kind === 'raw' ? f.frame.data : null;
+      if (view && view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength) transfer.push(view.buffer);
+    }
+    return this.pool.run(set, transfer);
+  }
+
+  /** Hands a fused tensor's memory back for reuse once nothing reads it any more. */
+  recycle(tensor: Float32Array | null): void {
+    if (tensor && tensor.buffer instanceof ArrayBuffer && tensor.byteOffset === 0) this.pool.post({ recycle: tensor.buffer }, [tensor.buffer]);
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}

@@ -1,0 +1,72 @@
+import { workerData } from 'node:worker_threads';
+import sharp from 'sharp';
+import { BufferPool } from '../common/buffer-pool.js';
+import { MODALITIES, type Modality } from '../common/modality.js';
+import { serveTasks } from '../common/worker-pool.js';
+import { decodeFrame, FrameError } from '../frames/decode.js';
+import type { FrameSet, RawFrame } from '../frames/frame.js';
+import { loadStation } from '../station/load.js';
+import { Fuser } from './fuse.js';
+import type { GridSpec } from './grid.js';
+import type { FusedWafer, ModalityStatus } from './result.js';
+
+const { stationDir, grid } = workerData as { stationDir: string; grid: GridSpec };
+// each worker is one lane of work: libvips threads on top would only fight over the same cores
+sharp.concurrency(1);
+const fuser = loadStation(stationDir).then((station) => new Fuser(station, grid));
+const buffers = new BufferPool(12);
+
+serveTasks<FrameSet, FusedWafer>(async (set) => {
+  const f = await fuser;
+  const borrowed: ArrayBuffer[] = [];
+  const alloc = (size: number): Buffer => {
+    const b = buffers.bytes(size);
+    borrowed.push(b.buffer as ArrayBuffer);
+    return b;
+  };
+  const t0 = performance.now();
+  const modalities = {} as Record<Modality, ModalityStatus>;
+  const problems: string[] = [];
+  if (set.error) problems.push(set.error);
+  const frames: Partial<Record<Modality, RawFrame>> = {};
+  await Promise.all(
+    MODALITIES.map(async (m) => {
+      const input = set.frames[m];
+      if (input.kind === 'missing') {
+        modalities[m] = 'missing';
+        problems.push(`${m}: frame missing${input.reason ? ` (${input.reason})` : ''}`);
+        return;
+      }
+      try {
+        frames[m] = await decodeFrame(m, input, alloc);
+        modalities[m] = 'ok';
+      } catch (e) {
+        if (!(e instanceof FrameError)) throw e;
+        modalities[m] = 'corrupt';
+        problems.push(e.message);
+      }
+    }),
+  );
+  const t1 = performance.now();
+  const any = MODALITIES.some((m) => modalities[m] === 'ok');
+  const tensor = any ? f.fuse(frames, set.geometry, new Float32Array(buffers.take(f.tensorLength * 4))) : null;
+  const t2 = performance.now();
+  for (const b of borrowed) buffers.release(b);
+  const result: FusedWafer = {
+    wafer: set.wafer,
+    lot: set.lot,
+    seq: set.seq,
+    atMs: set.atMs,
+    arrivedAt: set.arrivedAt,
+    truth: set.truth,
+    modalities,
+    problems: problems.sort(),
+    tensor,
+    timings: { decodeMs: t1 - t0, fuseMs: t2 - t1 },
+  };
+  return { result, transfer: tensor ? [tensor.buffer as ArrayBuffer] : [] };
+}, (message) => {
+  // tensors handed back by whoever consumed them
+  const m = message as { recycle?: ArrayBuffer };
+  if (m?.recycle) buffers.release(m.recycle);
+});

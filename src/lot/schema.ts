@@ -1,0 +1,39 @@
+import { z } from 'zod';
+
+/**
+ * The recorded-lot format (contracts §2). Readers ignore keys they do not know, so newer writers
+ * can add optional keys without breaking older readers.
+ */
+const affine = z.tuple([z.tuple([z.number(), z.number(), z.number()]), z.tuple([z.number(), z.number(), z.number()])]);
+
+export const lotMetaSchema = z.object({
+  lot: z.string().optional(),
+  station: z.string().optional(),
+  waferDiameterMm: z.number().positive().optional(),
+  rateHz: z.number().positive().optional(),
+  geometry: z
+    .object({
+      visible: z.object({ pxToMm: affine }).optional(),
+      infrared: z.object({ pxToMm: affine }).optional(),
+      xray: z.object({ pxToMm: affine }).optional(),
+    })
+    .optional(),
+});
+export type LotMeta = z.infer<typeof lotMetaSchema>;
+
+const framePath = z.string().min(1).nullable().optional();
+
+export const truthSchema = z.object({
+  class: z.string().min(1),
+  xMm: z.number(),
+  yMm: z.number(),
+  sizeMm: z.number().nonnegative(),
+});
+
+export const manifestLineSchema = z.object({
+  wafer: z.string().min(1),
+  atMs: z.number().nonnegative().optional(),
+  frames: z.object({ visible: framePath, infrared: framePath, xray: framePath }),
+  truth: z.array(truthSchema).optional(),
+});
+export type ManifestLine = z.infer<typeof manifestLineSchema>;

@@ -1,0 +1,94 @@
+import type { CaptureDriver } from '../capture/index.js';
+import { MODALITIES, type Modality } from '../common/modality.js';
+import { RecentSamples } from '../common/percentiles.js';
+import type { FusedWafer } from '../fusion/result.js';
+import type { FusionStage } from '../fusion/stage.js';
+
+export interface LineStats {
+  startedAt: number;
+  wafersIn: number;
+  wafersOut: number;
+  /** wafers with at least one modality missing or corrupt, or unusable as a whole */
+  incomplete: number;
+  modalities: Record<Modality, { ok: number; missing: number; corrupt: number }>;
+  decodeMs: RecentSamples;
+  fuseMs: RecentSamples;
+  /** arrival at the appliance to fused, ms */
+  latencyMs: RecentSamples;
+}
+
+export function newStats(): LineStats {
+  return {
+    startedAt: performance.now(),
+    wafersIn: 0,
+    wafersOut: 0,
+    incomplete: 0,
+    modalities: Object.fromEntries(MODALITIES.map((m) => [m, { ok: 0, missing: 0, corrupt: 0 }])) as LineStats['modalities'],
+    decodeMs: new RecentSamples(),
+    fuseMs: new RecentSamples(),
+    latencyMs: new RecentSamples(),
+  };
+}
+
+export interface LineRun {
+  capture: CaptureDriver;
+  fusion: FusionStage;
+  /** wafers between capture and output at once; capture waits while it is full */
+  maxInFlight: number;
+  /** every wafer, in capture order */
+  onWafer?: (w: FusedWafer) => void;
+  stats?: LineStats;
+}
+
+/**
+ * Moves wafers from capture through fusion, several at a time, and hands them on in capture order.
+ * A wafer whose fusion fails outright still comes out, with the reason, so none goes missing.
+ */
+export async function runLine(run: LineRun): Promise<LineStats> {
+  const stats = run.stats ?? newStats();
+  const done = new Map<number, FusedWafer>();
+  let nextOut = -1;
+  let inFlight = 0;
+  let wake: (() => void) | null = null;
+  const emit = (): void => {
+    while (done.has(nextOut)) {
+      const w = done.get(nextOut)!;
+      done.delete(nextOut++);
+      stats.wafersOut++;
+      run.onWafer?.(w);
+    }
+  };
+  const settle = (w: FusedWafer): void => {
+    for (const m of MODALITIES) stats.modalities[m][w.modalities[m]]++;
+    if (!w.tensor || MODALITIES.some((m) => w.modalities[m] !== 'ok') || w.problems.length > 0) stats.incomplete++;
+    stats.decodeMs.add(w.timings.decodeMs);
+    stats.fuseMs.add(w.timings.fuseMs);
+    stats.latencyMs.add(Date.now() - w.arrivedAt);
+    done.set(w.seq, w);
+    inFlight--;
+    emit();
+    wake?.();
+  };
+  for await (const set of run.capture.frames()) {
+    if (nextOut < 0) nextOut = set.seq;
+    stats.wafersIn++;
+    inFlight++;
+    run.fusion.fuse(set).then(settle, (e: Error) =>
+      settle({
+        wafer: set.wafer,
+        lot: set.lot,
+        seq: set.seq,
+        atMs: set.atMs,
+        arrivedAt: set.arrivedAt,
+        truth: set.truth,
+        modalities: Object.fromEntries(MODALITIES.map((m) => [m, 'corrupt'])) as FusedWafer['modalities'],
+        problems: [`fusion failed: ${e.message}`],
+        tensor: null,
+        timings: { decodeMs: 0, fuseMs: 0 },
+      }),
+    );
+    while (inFlight >= run.maxInFlight) await new Promise<void>((r) => (wake = r));
+  }
+  while (inFlight > 0) await new Promise<void>((r) => (wake = r));
+  return stats;
+}

@@ -1,0 +1,117 @@
+import t from 'tap';
+import type { Affine } from '../src/common/affine.js';
+import type { DefectClass } from '../src/common/defects.js';
+import { MODALITIES, type Modality } from '../src/common/modality.js';
+import { Fuser } from '../src/fusion/fuse.js';
+import { CHANNEL, cellOf, TENSOR_CHANNELS } from '../src/fusion/grid.js';
+import { renderCalibrationFrame } from '../src/sim/calibration-scenes.js';
+import { SyntheticLine } from '../src/sim/line.js';
+import type { SimStationSpec } from '../src/sim/station.js';
+import { loadStation, type Station } from '../src/station/load.js';
+import { REPO_ROOT, SMALL_STATION } from './helpers.js';
+
+/** Cameras turned and shifted well beyond the reference station's, one of them mirrored. */
+const SKEWED: SimStationSpec = {
+  id: 'skewed',
+  seed: 5,
+  waferDiameterMm: 300,
+  cameras: {
+    visible: { width: 640, height: 600, pose: { pitchMm: 0.6, rotationDeg: 8, centreMm: [6, -4] } },
+    infrared: { width: 320, height: 256, pose: { pitchMm: 1.45, rotationDeg: -12, centreMm: [-5, 3] } },
+    xray: { width: 400, height: 400, pose: { pitchMm: 0.9, rotationDeg: 23, centreMm: [3, 7], mirrored: true } },
+  },
+};
+
+const bare: Station = { id: 'none', dir: '', waferDiameterMm: 300, cameras: {} };
+const SHOWS: Record<Modality, DefectClass> = { visible: 'particle', infrared: 'hotspot', xray: 'void' };
+const CH: Record<Modality, number> = { visible: CHANNEL.visible, infrared: CHANNEL.infrared, xray: CHANNEL.xray };
+
+/** Cell (row, col) where the defect changed the fused channel the most (centroid of the change). */
+function peakCell(a: Float32Array, b: Float32Array, ch: number, G: number): [number, number] {
+  let best = 0;
+  let at = 0;
+  for (let i = 0; i < G * G; i++) {
+    const d = Math.abs(a[ch * G * G + i] - b[ch * G * G + i]);
+    if (d > best) (best = d), (at = i);
+  }
+  return [Math.floor(at / G), at % G];
+}
+
+for (const [name, spec] of [['skewed cameras (lot geometry)', SKEWED], ['small station', SMALL_STATION]] as const) {
+  t.test(`a defect planted at (x, y) mm lands on the same cell in every modality: ${name}`, async (t) => {
+    const line = new SyntheticLine({ seed: 11, station: spec, poolSize: 0 });
+    const geometry = Object.fromEntries(MODALITIES.map((m) => [m, line.station.cameras[m].pxToMm])) as Record<Modality, Affine>;
+    const fuser = new Fuser(bare, { size: 256, fieldMm: 320 });
+    const clean = fuser.fuse(line.render(line.plan(2, [])).frames, geometry);
+    for (const [x, y] of [[0, 0], [-72.3, 41.8], [95.1, -88.4], [-20, -125]]) {
+      const expected = cellOf(fuser.grid, x, y)!;
+      for (const m of MODALITIES) {
+        const w = line.render(line.plan(2, [{ class: SHOWS[m], xMm: x, yMm: y, sizeMm: 3 }]));
+        const fused = fuser.fuse(w.frames, geometry);
+        const [r, c] = peakCell(fused, clean, CH[m], 256);
+        t.ok(Math.abs(r - expected[0]) <= 1 && Math.abs(c - expected[1]) <= 1, `${m} ${SHOWS[m]} at (${x}, ${y}): cell ${r},${c}, expected ${expected}`);
+      }
+    }
+  });
+}
+
+t.test('the reference station: calibrated registration puts every modality on the same cells', async (t) => {
+  const station = await loadStation(`${REPO_ROOT}calibration/reference`);
+  const line = new SyntheticLine({ seed: 12, poolSize: 0 });
+  const fuser = new Fuser(station, { size: 256, fieldMm: 320 });
+  const clean = fuser.fuse(line.render(line.plan(0, [])).frames);
+  const [x, y] = [57.4, -33.9];
+  const expected = cellOf(fuser.grid, x, y)!;
+  for (const m of MODALITIES) {
+    const fused = fuser.fuse(line.render(line.plan(0, [{ class: SHOWS[m], xMm: x, yMm: y, sizeMm: 3 }])).frames);
+    const [r, c] = peakCell(fused, clean, CH[m], 256);
+    t.ok(Math.abs(r - expected[0]) <= 1 && Math.abs(c - expected[1]) <= 1, `${m}: cell ${r},${c}, expected ${expected}`);
+  }
+});
+
+t.test('dark and flat fields take out the sensor pattern', async (t) => {
+  const station = await loadStation(`${REPO_ROOT}calibration/reference`);
+  const sim = new SyntheticLine({ seed: 1 }).station;
+  const spread = (s: Station): number => {
+    const fuser = new Fuser(s, { size: 128, fieldMm: 320 });
+    const out = fuser.fuse({ infrared: renderCalibrationFrame(sim, 'infrared', 'flat', 99) });
+    const G2 = 128 * 128;
+    const v: number[] = [];
+    for (let i = 0; i < G2; i++) if (out[CHANNEL.mask.infrared * G2 + i]) v.push(out[CHANNEL.infrared * G2 + i]);
+    const mean = v.reduce((a, b) => a + b) / v.length;
+    return Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length) / mean;
+  };
+  const corrected = spread(station);
+  const raw = spread({ ...station, cameras: { infrared: { ...station.cameras.infrared!, correction: undefined } } });
+  t.ok(corrected < 0.002, `a uniform black body reads flat after correction (relative spread ${corrected.toFixed(5)})`);
+  t.ok(raw > 10 * corrected, `and not without it (${raw.toFixed(4)})`);
+});
+
+t.test('tensor layout: planar channels, masks 0 where a modality is absent or unseen', async (t) => {
+  const line = new SyntheticLine({ seed: 3, station: SMALL_STATION, poolSize: 0 });
+  const w = line.render(line.plan(0, []));
+  const geometry = Object.fromEntries(MODALITIES.map((m) => [m, line.station.cameras[m].pxToMm]));
+  const fuser = new Fuser(bare, { size: 64, fieldMm: 320 });
+  t.equal(fuser.tensorLength, TENSOR_CHANNELS.length * 64 * 64);
+  const out = fuser.fuse({ visible: w.frames.visible }, geometry);
+  const G2 = 64 * 64;
+  const sum = (ch: number): number => out.subarray(ch * G2, (ch + 1) * G2).reduce((a, b) => a + Math.abs(b), 0);
+  t.ok(sum(CHANNEL.visible) > 0 && sum(CHANNEL.mask.visible) > G2 * 0.9);
+  for (const ch of [CHANNEL.infrared, CHANNEL.xray, CHANNEL.mask.infrared, CHANNEL.mask.xray]) t.equal(sum(ch), 0, `${TENSOR_CHANNELS[ch]} is zero`);
+  const centre = 32 * 64 + 32;
+  t.ok(out[centre] > 0.1 && out[centre] < 1, 'visible values are 0..1');
+  t.equal(out[CHANNEL.mask.visible * G2 + centre], 1);
+  const narrow = new Fuser(bare, { size: 64, fieldMm: 1000 }).fuse({ visible: w.frames.visible }, geometry);
+  t.equal(narrow[CHANNEL.mask.visible * G2], 0, 'a cell the camera does not see is masked out');
+});
+
+t.test('a grid finer than a camera still fills every cell it sees', async (t) => {
+  const line = new SyntheticLine({ seed: 3, station: SMALL_STATION, poolSize: 0 });
+  const w = line.render(line.plan(0, []));
+  const fuser = new Fuser(bare, { size: 512, fieldMm: 320 });
+  const out = fuser.fuse({ infrared: w.frames.infrared }, { infrared: line.station.cameras.infrared.pxToMm });
+  const G2 = 512 * 512;
+  let holes = 0;
+  for (let i = 0; i < G2; i++) if (out[CHANNEL.mask.infrared * G2 + i] && out[CHANNEL.infrared * G2 + i] === 0) holes++;
+  t.equal(holes, 0);
+});
