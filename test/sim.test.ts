@@ -6,6 +6,7 @@ import { MODALITIES, type Modality } from '../src/common/modality.js';
 import type { RawFrame } from '../src/frames/frame.js';
 import { SIZE_RANGE_MM } from '../src/sim/defects.js';
 import { SyntheticLine } from '../src/sim/line.js';
+import { DieWalker, dieRegion } from '../src/sim/render.js';
 import { SMALL_STATION } from './helpers.js';
 
 const digest = (f: RawFrame): string => createHash('sha256').update(f.data).digest('hex');
@@ -132,4 +133,28 @@ t.test('pooled looks reuse backgrounds but draw each wafer its own defects', asy
   const wb = line.render({ ...bad, lookKey: good[0].lookKey });
   t.not(digest(wb.frames.visible), digest(g1.frames.visible));
   t.equal(digest(line.render(good[0]).frames.visible), digest(g1.frames.visible), 'the pool background is left untouched');
+});
+
+t.test('the die walker used by the visible renderer agrees with dieRegion pixel by pixel', async (t) => {
+  const line = new SyntheticLine({ seed: 10 });
+  const cam = line.station.cameras.visible;
+  const [[a, b, c0], [d, e, f0]] = cam.pxToMm;
+  let mismatches = 0;
+  let checked = 0;
+  for (let k = 0; k < 6; k++) {
+    const look = line.look(k);
+    const walker = new DieWalker(look, 150, a, d);
+    for (const row of [3, 400, 1023, 1500, 2040]) {
+      walker.start(b * row + c0, e * row + f0);
+      for (let col = 0; col < cam.width; col++) {
+        if (col > 0) walker.step();
+        const x = a * col + b * row + c0;
+        const y = d * col + e * row + f0;
+        checked++;
+        // positions within 1e-9 mm of a boundary may round either way
+        if (walker.region !== dieRegion(look, x, y, 150)) mismatches++;
+      }
+    }
+  }
+  t.ok(mismatches <= checked * 1e-4, `${mismatches} of ${checked} pixels differ`);
 });

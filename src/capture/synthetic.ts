@@ -36,8 +36,9 @@ export class SyntheticCapture implements CaptureDriver {
     if (from) this.cached = from.cached;
   }
 
-  /** Renders the cycle up front so the first wafers are not slower than the rest. */
+  /** Renders the pool's looks and the cycle up front, so the first wafers are not slower than the rest. */
   prepare(): void {
+    this.line.warmPool();
     for (let i = this.cached.length; i < (this.o.cycle ?? 0); i++) this.cached.push(this.line.renderIndex(i));
   }
 
@@ -48,6 +49,7 @@ export class SyntheticCapture implements CaptureDriver {
   }
 
   async *frames(): AsyncGenerator<FrameSet> {
+    this.prepare();
     const pacer = new Pacer(this.abort.signal);
     const rate = this.o.rateHz;
     for (let i = 0; this.o.count === undefined || i < this.o.count; i++) {

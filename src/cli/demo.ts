@@ -5,7 +5,7 @@ import { ConfigError, loadConfig, stationDir } from '../config/load.js';
 import { FusionStage } from '../fusion/stage.js';
 import { captureOptions } from '../service/capture-options.js';
 import { newStats, runLine } from '../service/line.js';
-import { statusText } from './status.js';
+import { StatusLine } from './status.js';
 
 export function demoCommand(): Command {
   return new Command('demo')
@@ -29,14 +29,23 @@ export function demoCommand(): Command {
       const problems = new ProblemCounter(log);
       const capture = createCapture(captureOptions(config.capture));
       const fusion = new FusionStage({ stationDir: stationDir(config), grid: { size: config.fusion.gridSize, fieldMm: config.fusion.fieldMm, roiRadiusMm: config.fusion.roiRadiusMm }, workers: config.fusion.workers });
+      try {
+        await fusion.ready();
+      } catch (e) {
+        await fusion.close();
+        process.stderr.write(`wafer-inspect: fusion cannot start: ${(e as Error).message}\n`);
+        process.exitCode = 1;
+        return;
+      }
       const stats = newStats();
+      const status = new StatusLine(stats);
       log.info({ station: config.station, capture: capture.name, grid: config.fusion }, 'line starting');
       const stop = (): void => capture.stop();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       const tty = process.stderr.isTTY;
       const ticker = setInterval(() => {
-        process.stderr.write(tty ? `\r${statusText(stats)}\x1b[K` : statusText(stats) + '\n');
+        process.stderr.write(tty ? `\r${status.text()}\x1b[K` : status.text() + '\n');
         problems.report();
       }, 1000);
       try {
@@ -52,7 +61,7 @@ export function demoCommand(): Command {
         });
       } finally {
         clearInterval(ticker);
-        process.stderr.write((tty ? '\r' : '') + statusText(stats) + '\n');
+        process.stderr.write((tty ? '\r' : '') + status.text() + '\n');
         problems.report();
         await fusion.close();
         log.info({ wafers: stats.wafersOut, incomplete: stats.incomplete }, 'line stopped');

@@ -34,7 +34,7 @@ export class Fuser {
     return centredAffine(f.width, f.height, this.station.waferDiameterMm);
   }
 
-  table(m: Modality, f: RawFrame, pxToMm: Affine): GridTable {
+  table(m: Modality, f: Pick<RawFrame, 'width' | 'height'>, pxToMm: Affine): GridTable {
     const key = `${m}:${f.width}x${f.height}:${pxToMm.flat().join(',')}`;
     let t = this.tables.get(key);
     if (!t) {
@@ -43,6 +43,16 @@ export class Fuser {
       this.tables.set(key, t);
     }
     return t;
+  }
+
+  /** Builds the grid tables for the station's own cameras now rather than on the first wafer. */
+  warm(): void {
+    for (const m of MODALITIES) {
+      const cam = this.station.cameras[m];
+      if (!cam) continue;
+      const t = this.table(m, cam, cam.pxToMm);
+      if (cam.correction) darkTerm(t, cam.correction, this.grid.size * this.grid.size);
+    }
   }
 
   /** Fills `out` (length tensorLength) from the frames present; absent modalities stay zero with mask zero. */

@@ -21,6 +21,11 @@ export class FusionStage {
     this.pool = new WorkerPool(siblingModule(import.meta.url, 'worker'), size, { stationDir: options.stationDir, grid: options.grid });
   }
 
+  /** Resolves when every worker has loaded the station; rejects with the reason (e.g. a missing calibration) otherwise. */
+  ready(): Promise<void> {
+    return this.pool.ready();
+  }
+
   get workers(): number {
     return this.pool.size;
   }

@@ -13,11 +13,17 @@ import type { FusedWafer, ModalityStatus } from './result.js';
 const { stationDir, grid } = workerData as { stationDir: string; grid: GridSpec };
 // each worker is one lane of work: libvips threads on top would only fight over the same cores
 sharp.concurrency(1);
-const fuser = loadStation(stationDir).then((station) => new Fuser(station, grid));
+let f: Fuser;
 const buffers = new BufferPool(12);
 
+/** Loads the station and builds its cameras' grid tables before the first wafer arrives. */
+async function init(): Promise<void> {
+  const station = await loadStation(stationDir);
+  f = new Fuser(station, grid);
+  f.warm();
+}
+
 serveTasks<FrameSet, FusedWafer>(async (set) => {
-  const f = await fuser;
   const borrowed: ArrayBuffer[] = [];
   const alloc = (size: number): Buffer => {
     const b = buffers.bytes(size);
@@ -65,8 +71,11 @@ serveTasks<FrameSet, FusedWafer>(async (set) => {
     timings: { decodeMs: t1 - t0, fuseMs: t2 - t1 },
   };
   return { result, transfer: tensor ? [tensor.buffer as ArrayBuffer] : [] };
-}, (message) => {
-  // tensors handed back by whoever consumed them
-  const m = message as { recycle?: ArrayBuffer };
-  if (m?.recycle) buffers.release(m.recycle);
+}, {
+  init,
+  onControl: (message) => {
+    // tensors handed back by whoever consumed them
+    const m = message as { recycle?: ArrayBuffer };
+    if (m?.recycle) buffers.release(m.recycle);
+  },
 });

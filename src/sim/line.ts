@@ -98,6 +98,11 @@ export class SyntheticLine {
     return frames;
   }
 
+  /** Renders every pooled look now, so no wafer waits for one later. */
+  warmPool(): void {
+    for (let k = 0; k < this.options.poolSize; k++) this.background(k);
+  }
+
   defects(plan: WaferPlan): Defect[] {
     const rng = new Rng(hash32(plan.seed, 0xdef));
     return plan.defects.map((req) => sampleDefect(rng, req, this.station.waferDiameterMm / 2));

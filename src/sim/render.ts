@@ -89,7 +89,7 @@ export function dieRegion(look: WaferLook, x: number, y: number, R: number): Die
  * dieRegion along a row of pixels without a division or floor per pixel: the position inside the
  * die pitch is stepped by the camera's per-column increment and wrapped.
  */
-class DieWalker {
+export class DieWalker {
   region: DieRegion = DieRegion.None;
   private iu = 0;
   private iv = 0;
