@@ -105,34 +105,41 @@ function darkTerm(t: GridTable, corr: PixelCorrection, cells: number): Float64Ar
   return term;
 }
 
-function fuseGrey(d: Uint16Array, t: GridTable, corr: PixelCorrection | undefined, range: readonly number[], out: Float32Array): void {
-  const runs = t.runs;
-  const n = runs.length;
-  if (corr) {
-    // Σ (raw − dark)·scale = Σ raw·scale − Σ dark·scale, and the second sum is fixed per cell
-    const sc = corr.scale;
-    const dark = darkTerm(t, corr, out.length);
-    for (let k = 0, p = 0; k < n; k++) {
-      const end = p + (runs[k] >>> LEN_SHIFT);
-      const cell = runs[k] & SKIP;
-      if (cell === SKIP) {
-        p = end;
-        continue;
-      }
-      let acc = 0;
-      for (; p < end; p++) acc += d[p] * sc[p];
-      out[cell] += acc;
-    }
-    const bias = corr.bias;
-    for (let c = 0; c < out.length; c++) if (t.invCount[c] > 0) out[c] = (out[c] - dark[c]) * t.invCount[c] + bias;
-    const off = corr.offset;
-    for (let k = 0; k < t.gather.length; k += 2) {
-      const p = t.gather[k + 1];
-      out[t.gather[k]] = (d[p] - off[p]) * sc[p] + bias;
-    }
-    return;
+/**
+ * How summed pixel values become cell values: cell = (Σ − dark) · invCount · k + bias, where the sum
+ * already carries the per-pixel scale when there is one. A camera without dark/flat is scaled by its range.
+ */
+interface Normalise {
+  scale?: Float32Array;
+  offset?: Float32Array;
+  dark?: Float64Array;
+  k: number;
+  bias: number;
+}
+
+function normaliseFor(t: GridTable, corr: PixelCorrection | undefined, range: readonly number[], cells: number): Normalise {
+  if (corr) return { scale: corr.scale, offset: corr.offset, dark: darkTerm(t, corr, cells), k: 1, bias: corr.bias };
+  const span = range[1] - range[0];
+  return { k: 1 / span, bias: -range[0] / span };
+}
+
+/** Cell value of one pixel, for cells smaller than a pixel. */
+function pixelValue(v: number, p: number, n: Normalise): number {
+  return n.scale ? (v - n.offset![p]) * n.scale[p] + n.bias : v * n.k + n.bias;
+}
+
+function finish(out: Float32Array, t: GridTable, n: Normalise): void {
+  for (let c = 0; c < out.length; c++) {
+    const ic = t.invCount[c];
+    if (ic > 0) out[c] = (out[c] - (n.dark ? n.dark[c] : 0)) * ic * n.k + n.bias;
   }
-  for (let k = 0, p = 0; k < n; k++) {
+}
+
+function fuseGrey(d: Uint16Array, t: GridTable, corr: PixelCorrection | undefined, range: readonly number[], out: Float32Array): void {
+  const n = normaliseFor(t, corr, range, out.length);
+  const runs = t.runs;
+  const sc = n.scale;
+  for (let k = 0, p = 0; k < runs.length; k++) {
     const end = p + (runs[k] >>> LEN_SHIFT);
     const cell = runs[k] & SKIP;
     if (cell === SKIP) {
@@ -140,23 +147,23 @@ function fuseGrey(d: Uint16Array, t: GridTable, corr: PixelCorrection | undefine
       continue;
     }
     let acc = 0;
-    for (; p < end; p++) acc += d[p];
+    // Σ (raw − dark)·scale = Σ raw·scale − Σ dark·scale; the second sum is fixed per cell (n.dark)
+    if (sc) for (; p < end; p++) acc += d[p] * sc[p];
+    else for (; p < end; p++) acc += d[p];
     out[cell] += acc;
   }
-  const span = range[1] - range[0];
-  for (let c = 0; c < out.length; c++) if (t.invCount[c] > 0) out[c] = (out[c] * t.invCount[c] - range[0]) / span;
-  for (let k = 0; k < t.gather.length; k += 2) out[t.gather[k]] = (d[t.gather[k + 1]] - range[0]) / span;
+  finish(out, t, n);
+  for (let k = 0; k < t.gather.length; k += 2) out[t.gather[k]] = pixelValue(d[t.gather[k + 1]], t.gather[k + 1], n);
 }
 
 function fuseRgb(d: Uint8Array, t: GridTable, corr: PixelCorrection | undefined, range: readonly number[], out: Float32Array, G2: number): void {
+  const n = normaliseFor(t, corr, range, G2);
   const R = out.subarray(0, G2);
   const Gc = out.subarray(G2, 2 * G2);
   const B = out.subarray(2 * G2, 3 * G2);
   const runs = t.runs;
-  const n = runs.length;
-  const off = corr?.offset;
-  const sc = corr?.scale;
-  for (let k = 0, p = 0; k < n; k++) {
+  const sc = n.scale;
+  for (let k = 0, p = 0; k < runs.length; k++) {
     const end = p + (runs[k] >>> LEN_SHIFT);
     const cell = runs[k] & SKIP;
     if (cell === SKIP) {
@@ -166,14 +173,12 @@ function fuseRgb(d: Uint8Array, t: GridTable, corr: PixelCorrection | undefined,
     let r = 0;
     let g = 0;
     let b = 0;
-    if (off && sc) {
+    if (sc) {
       for (; p < end; p++) {
-        const q = p * 3;
-        const o = off[p];
         const s = sc[p];
-        r += (d[q] - o) * s;
-        g += (d[q + 1] - o) * s;
-        b += (d[q + 2] - o) * s;
+        r += d[p * 3] * s;
+        g += d[p * 3 + 1] * s;
+        b += d[p * 3 + 2] * s;
       }
     } else {
       for (let q = p * 3, e = end * 3; q < e; q += 3) {
@@ -187,24 +192,12 @@ function fuseRgb(d: Uint8Array, t: GridTable, corr: PixelCorrection | undefined,
     Gc[cell] += g;
     B[cell] += b;
   }
-  const span = range[1] - range[0];
-  const bias = corr ? corr.bias : -range[0] / span;
-  const k0 = corr ? 1 : 1 / span;
-  for (let c = 0; c < G2; c++) {
-    const ic = t.invCount[c];
-    if (ic > 0) {
-      R[c] = R[c] * ic * k0 + bias;
-      Gc[c] = Gc[c] * ic * k0 + bias;
-      B[c] = B[c] * ic * k0 + bias;
-    }
-  }
+  for (const ch of [R, Gc, B]) finish(ch, t, n);
   for (let k = 0; k < t.gather.length; k += 2) {
     const c = t.gather[k];
     const p = t.gather[k + 1];
-    const o = off ? off[p] : 0;
-    const s = sc ? sc[p] : k0;
-    R[c] = (d[p * 3] - o) * s + bias;
-    Gc[c] = (d[p * 3 + 1] - o) * s + bias;
-    B[c] = (d[p * 3 + 2] - o) * s + bias;
+    R[c] = pixelValue(d[p * 3], p, n);
+    Gc[c] = pixelValue(d[p * 3 + 1], p, n);
+    B[c] = pixelValue(d[p * 3 + 2], p, n);
   }
 }

@@ -1,5 +1,6 @@
 import type { TruthDefect } from '../common/defects.js';
-import type { Modality } from '../common/modality.js';
+import { MODALITIES, type Modality } from '../common/modality.js';
+import type { FrameSet } from '../frames/frame.js';
 
 /** What became of each modality of a wafer: used (`ok`), absent from capture (`missing`), or present but unusable (`corrupt`). */
 export type ModalityStatus = 'ok' | 'missing' | 'corrupt';
@@ -17,4 +18,20 @@ export interface FusedWafer {
   /** planar float32 tensor (see TENSOR_CHANNELS); null when nothing of the wafer could be used */
   tensor: Float32Array | null;
   timings: { decodeMs: number; fuseMs: number };
+}
+
+/** The record of a wafer none of whose frames could be used, with the reason. */
+export function unusableWafer(set: FrameSet, problem: string): FusedWafer {
+  return {
+    wafer: set.wafer,
+    lot: set.lot,
+    seq: set.seq,
+    atMs: set.atMs,
+    arrivedAt: set.arrivedAt,
+    truth: set.truth,
+    modalities: Object.fromEntries(MODALITIES.map((m) => [m, 'corrupt'])) as FusedWafer['modalities'],
+    problems: [problem],
+    tensor: null,
+    timings: { decodeMs: 0, fuseMs: 0 },
+  };
 }

@@ -1,7 +1,7 @@
 import type { CaptureDriver } from '../capture/index.js';
 import { MODALITIES, type Modality } from '../common/modality.js';
 import { RecentSamples } from '../common/percentiles.js';
-import type { FusedWafer } from '../fusion/result.js';
+import { unusableWafer, type FusedWafer } from '../fusion/result.js';
 import type { FusionStage } from '../fusion/stage.js';
 
 export interface LineStats {
@@ -73,20 +73,7 @@ export async function runLine(run: LineRun): Promise<LineStats> {
     if (nextOut < 0) nextOut = set.seq;
     stats.wafersIn++;
     inFlight++;
-    run.fusion.fuse(set).then(settle, (e: Error) =>
-      settle({
-        wafer: set.wafer,
-        lot: set.lot,
-        seq: set.seq,
-        atMs: set.atMs,
-        arrivedAt: set.arrivedAt,
-        truth: set.truth,
-        modalities: Object.fromEntries(MODALITIES.map((m) => [m, 'corrupt'])) as FusedWafer['modalities'],
-        problems: [`fusion failed: ${e.message}`],
-        tensor: null,
-        timings: { decodeMs: 0, fuseMs: 0 },
-      }),
-    );
+    run.fusion.fuse(set).then(settle, (e: Error) => settle(unusableWafer(set, `fusion failed: ${e.message}`)));
     while (inFlight >= run.maxInFlight) await new Promise<void>((r) => (wake = r));
   }
   while (inFlight > 0) await new Promise<void>((r) => (wake = r));
