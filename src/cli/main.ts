@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { calibrateCommand } from './calibrate.js';
+import { datasetCommand } from './dataset.js';
 import { demoCommand } from './demo.js';
 import { recordCommand } from './record.js';
 import { validateConfigCommand } from './validate-config.js';
@@ -12,6 +13,7 @@ const program = new Command('wafer-inspect')
 program.addCommand(validateConfigCommand());
 program.addCommand(recordCommand());
 program.addCommand(calibrateCommand());
+program.addCommand(datasetCommand());
 program.addCommand(demoCommand());
 
 program.parseAsync(process.argv).catch((e: Error) => {

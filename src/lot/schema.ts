@@ -6,6 +6,18 @@ import { z } from 'zod';
  */
 const affine = z.tuple([z.tuple([z.number(), z.number(), z.number()]), z.tuple([z.number(), z.number(), z.number()])]);
 
+/**
+ * Optional, written by the synthetic line: what rendered the lot, so tools can regenerate each
+ * wafer's exact defect shapes (training masks) from its `sim.index`. Readers that do not know it ignore it.
+ */
+export const syntheticOriginSchema = z.object({
+  seed: z.number().int(),
+  defectRate: z.number(),
+  maxDefects: z.number().int(),
+  classWeights: z.record(z.string(), z.number()).optional(),
+  station: z.unknown().describe('the simulated station spec'),
+});
+
 export const lotMetaSchema = z.object({
   lot: z.string().optional(),
   station: z.string().optional(),
@@ -18,6 +30,7 @@ export const lotMetaSchema = z.object({
       xray: z.object({ pxToMm: affine }).optional(),
     })
     .optional(),
+  synthetic: syntheticOriginSchema.optional(),
 });
 export type LotMeta = z.infer<typeof lotMetaSchema>;
 
@@ -35,5 +48,7 @@ export const manifestLineSchema = z.object({
   atMs: z.number().nonnegative().optional(),
   frames: z.object({ visible: framePath, infrared: framePath, xray: framePath }),
   truth: z.array(truthSchema).optional(),
+  /** synthetic lots only: the wafer's index on the line that rendered it */
+  sim: z.object({ index: z.number().int().nonnegative() }).optional(),
 });
 export type ManifestLine = z.infer<typeof manifestLineSchema>;

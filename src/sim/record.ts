@@ -6,6 +6,7 @@ import type { LotMeta, ManifestLine } from '../lot/schema.js';
 import { LotWriter } from '../lot/write.js';
 import { hash32 } from './rng.js';
 import { SyntheticLine, type LineOptions } from './line.js';
+import { REFERENCE_STATION } from './station.js';
 
 export interface RecordOptions {
   count: number;
@@ -30,7 +31,9 @@ export async function recordSynthetic(o: RecordOptions): Promise<{ lot: string; 
   const line = new SyntheticLine({ ...o.line, poolSize: 0 });
   const seed = line.options.seed;
   const geometry = Object.fromEntries(MODALITIES.map((m) => [m, { pxToMm: line.station.cameras[m].pxToMm }]));
-  const meta: LotMeta = { lot: line.lot, station: line.station.id, waferDiameterMm: line.station.waferDiameterMm, rateHz: o.rateHz, geometry };
+  const { seed: s, defectRate, maxDefects, classWeights } = line.options;
+  const synthetic = { seed: s, defectRate, maxDefects, classWeights, station: line.options.station ?? REFERENCE_STATION };
+  const meta: LotMeta = { lot: line.lot, station: line.station.id, waferDiameterMm: line.station.waferDiameterMm, rateHz: o.rateHz, geometry, synthetic };
   const writer = await LotWriter.create(o.out, meta, o.format);
   const size = Math.max(1, Math.min(o.workers ?? availableParallelism(), o.count));
   const pool = new WorkerPool<{ index: number }, Pick<ManifestLine, 'wafer' | 'frames' | 'truth'>>(siblingModule(import.meta.url, 'record-worker'), size, {
@@ -46,7 +49,7 @@ export async function recordSynthetic(o: RecordOptions): Promise<{ lot: string; 
       const ticket = writer.reserve();
       try {
         const r = await pool.run({ index });
-        await writer.commit(ticket, { ...r, atMs: arrivalMs(seed, index, o.rateHz) });
+        await writer.commit(ticket, { ...r, atMs: arrivalMs(seed, index, o.rateHz), sim: { index } });
       } catch (e) {
         await writer.commit(ticket, null);
         throw e;
