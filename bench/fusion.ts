@@ -13,7 +13,7 @@ import type { CaptureDriver } from '../src/capture/driver.js';
 import { ReplayCapture } from '../src/capture/replay.js';
 import { SyntheticCapture } from '../src/capture/synthetic.js';
 import { median } from '../src/common/percentiles.js';
-import { PACKAGE_ROOT } from '../src/config/load.js';
+import { PACKAGE_ROOT } from '../src/common/paths.js';
 import type { FusedWafer } from '../src/fusion/result.js';
 import { FusionStage } from '../src/fusion/stage.js';
 import { newStats, runLine } from '../src/service/line.js';

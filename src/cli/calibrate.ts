@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../config/load.js';
+import { PACKAGE_ROOT } from '../common/paths.js';
 import { syntheticCalibrationSource } from '../sim/calibration-source.js';
 import { calibrateStation } from '../station/produce.js';
 import { int } from './args.js';

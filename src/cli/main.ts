@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { calibrateCommand } from './calibrate.js';
 import { datasetCommand } from './dataset.js';
 import { demoCommand } from './demo.js';
+import { modelCommand } from './model.js';
 import { recordCommand } from './record.js';
 import { validateConfigCommand } from './validate-config.js';
 
@@ -15,6 +16,7 @@ program.addCommand(recordCommand());
 program.addCommand(calibrateCommand());
 program.addCommand(datasetCommand());
 program.addCommand(demoCommand());
+program.addCommand(modelCommand());
 
 program.parseAsync(process.argv).catch((e: Error) => {
   process.stderr.write(`wafer-inspect: ${e.message}\n`);

@@ -1,9 +1,8 @@
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import { formatIssues } from '../common/issues.js';
+import { PACKAGE_ROOT } from '../common/paths.js';
 import { configSchema, type Config } from './schema.js';
 
 export class ConfigError extends Error {
@@ -14,16 +13,6 @@ export class ConfigError extends Error {
     super(`${file}: ${problems.length} problem${problems.length > 1 ? 's' : ''}\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
 }
-
-/** The package root (where package.json is): calibration/, models/ and hardware/ ship there. */
-export const PACKAGE_ROOT = (() => {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    dir = dirname(dir);
-  }
-  return process.cwd();
-})();
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 

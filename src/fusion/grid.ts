@@ -1,5 +1,3 @@
-import { MODALITIES } from '../common/modality.js';
-
 /**
  * The wafer-mm grid every modality is mapped onto: size x size square cells covering fieldMm x fieldMm
  * centred on the wafer. Row 0 is the top (largest y), column 0 the left (smallest x), so the tensor
@@ -38,9 +36,10 @@ export function cellCentre(grid: Grid, row: number, col: number): [number, numbe
 }
 
 /**
- * The fused tensor's channels, planar (channel, row, col), float32: visible RGB 0..1, infrared and
- * X-ray normalised by the station's calibration, then a 0/1 validity mask per modality (0 where the
- * modality is missing or its camera does not see the cell).
+ * The fused tensor's channels, planar (channel, row, col), float32, grouped by modality so a model
+ * can take each modality as one contiguous slice: visible RGB 0..1 and its mask, infrared
+ * (normalised by the station's calibration) and its mask, X-ray transmission and its mask. A mask is
+ * 1 where the modality's camera sees the cell and its frame was usable, 0 elsewhere.
  */
-export const TENSOR_CHANNELS = ['visible-r', 'visible-g', 'visible-b', 'infrared', 'xray', ...MODALITIES.map((m) => `mask-${m}`)] as const;
-export const CHANNEL = { visible: 0, infrared: 3, xray: 4, mask: { visible: 5, infrared: 6, xray: 7 } } as const;
+export const TENSOR_CHANNELS = ['visible-r', 'visible-g', 'visible-b', 'mask-visible', 'infrared', 'mask-infrared', 'xray', 'mask-xray'] as const;
+export const CHANNEL = { visible: 0, infrared: 4, xray: 6, mask: { visible: 3, infrared: 5, xray: 7 } } as const;

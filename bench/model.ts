@@ -1,0 +1,57 @@
+/**
+ * Image model speed on this machine: ms per wafer at batch 1, 4 and 8, INT8 and float, with the
+ * session settings the appliance uses (2 threads) and the alternatives it was chosen over.
+ * Medians over repeated runs; the last line is one JSON object.
+ *
+ *   npm run bench:model [-- --model models/wafer-mm-1 --runs 30]
+ */
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-node';
+import { median } from '../src/common/percentiles.js';
+import { DEFAULT_MODEL } from '../src/model/load.js';
+import { readManifest, readVerified } from '../src/model/manifest.js';
+
+const { values: a } = parseArgs({ options: { model: { type: 'string', default: DEFAULT_MODEL }, runs: { type: 'string', default: '30' }, specs: { type: 'string', default: '8' } } });
+const runs = Number(a.runs);
+const dir = a.model!;
+const manifest = await readManifest(dir);
+const G = manifest.grid.size;
+const C = manifest.inputChannels.length;
+const Q = Number(a.specs);
+const queries = new ort.Tensor('float32', Float32Array.from({ length: Q * manifest.embedding }, (_, i) => Math.sin(i)), [Q, manifest.embedding]);
+
+/** A plausible fused wafer: mid-grey values with full masks, so no path of the graph is skipped. */
+function batch(B: number): ort.Tensor {
+  const x = new Float32Array(B * C * G * G);
+  for (let i = 0; i < x.length; i++) x[i] = 0.3 + 0.4 * Math.abs(Math.sin(i * 0.001));
+  return new ort.Tensor('float32', x, [B, C, G, G]);
+}
+
+async function time(file: 'image' | 'imageFloat', threads: number, level: 'all' | 'basic', B: number): Promise<number> {
+  const bytes = await readVerified(dir, manifest.files[file]!);
+  const s = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: level });
+  const x = batch(B);
+  for (let i = 0; i < 3; i++) await s.run({ image: x, queries });
+  const ts: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await s.run({ image: x, queries });
+    ts.push((performance.now() - t0) / B);
+  }
+  await s.release();
+  return Math.round(median(ts) * 100) / 100;
+}
+
+const figures: Record<string, number> = {};
+console.log(`image model ${manifest.id}, ${G}² grid, ${Q} specs, ms per wafer (median of ${runs} runs)`);
+for (const [file, name] of [['image', 'int8'], ['imageFloat', 'fp32']] as const) {
+  for (const B of [1, 4, 8]) {
+    const ms = await time(file, 2, 'all', B);
+    figures[`${name}_b${B}_ms`] = ms;
+    console.log(`  ${name} batch ${B}: ${ms} ms/wafer`);
+  }
+}
+figures.int8_b8_1thread_ms = await time('image', 1, 'all', 8);
+figures.int8_b8_basicopt_ms = await time('image', 2, 'basic', 8);
+console.log(`  int8 batch 8 with 1 thread: ${figures.int8_b8_1thread_ms} ms/wafer; with basic graph optimisation: ${figures.int8_b8_basicopt_ms} ms/wafer`);
+console.log(JSON.stringify({ bench: 'model', model: manifest.id, grid: G, specs: Q, runs, ...figures }));

@@ -1,0 +1,87 @@
+"""Training arrays written by `wafer-inspect dataset` (see src/dataset/export.ts), read in place."""
+import json
+
+import numpy as np
+
+from model import INPUT_CHANNELS
+
+CLASSES = ["edge-burr", "edge-chip", "scratch", "particle", "stain", "crack", "void", "hotspot"]
+
+
+class Arrays:
+    def __init__(self, prefixes):
+        self.inputs, self.masks, self.wafers, self.perms = [], [], [], []
+        self.grid = None
+        for p in prefixes:
+            idx = json.load(open(p + ".json"))
+            assert idx["format"] == "wafer-inspect-dataset/1", p
+            assert list(idx["classes"]) == CLASSES, "class order differs from the model's"
+            g = idx["grid"]["size"]
+            if self.grid is None:
+                self.grid = g
+            assert g == self.grid, "chunks with different grids"
+            n = len(idx["wafers"])
+            self.perms.append([list(idx["channels"]).index(c) for c in INPUT_CHANNELS])
+            self.inputs.append(np.memmap(p + ".inputs.u16", dtype="<u2", mode="r", shape=(n, 8, g, g)))
+            self.masks.append(np.memmap(p + ".masks.u8", dtype="u1", mode="r", shape=(n, g, g)))
+            self.wafers += [(len(self.inputs) - 1, i, w) for i, w in enumerate(idx["wafers"])]
+
+    def __len__(self):
+        return len(self.wafers)
+
+    def x(self, k, r0=0, c0=0, size=None):
+        c, i, _ = self.wafers[k]
+        size = size or self.grid
+        return self.inputs[c][i, self.perms[c], r0:r0 + size, c0:c0 + size].astype(np.float32) / 65535.0
+
+    def bits(self, k, r0=0, c0=0, size=None):
+        c, i, _ = self.wafers[k]
+        size = size or self.grid
+        return np.asarray(self.masks[c][i, r0:r0 + size, c0:c0 + size])
+
+    def present(self, k):
+        """[8] 0/1: the classes in the wafer's truth."""
+        names = {d["class"] for d in self.wafers[k][2]["truth"]}
+        return np.array([1.0 if c in names else 0.0 for c in CLASSES], dtype=np.float32)
+
+
+def class_targets(bits, stride):
+    """Per-class targets on the model's output grid: a cell holds a class if any input cell under it does."""
+    g = bits.shape[-1] // stride
+    planes = np.stack([(bits >> k) & 1 for k in range(len(CLASSES))]).astype(np.float32)
+    return planes.reshape(len(CLASSES), g, stride, g, stride).max(axis=(2, 4))
+
+
+def sample_crop(rng, arrays, k, size, stride, near_defect):
+    """A size x size crop (aligned to the output stride) of wafer k, centred on a defect cell when asked and there is one."""
+    g = arrays.grid
+    b = arrays.bits(k)
+    ys, xs = np.nonzero(b) if near_defect else ((), ())
+    if len(ys):
+        j = rng.integers(len(ys))
+        cy, cx = ys[j] + rng.integers(-size // 3, size // 3 + 1), xs[j] + rng.integers(-size // 3, size // 3 + 1)
+    else:
+        cy, cx = rng.integers(size // 2, g - size // 2 + 1, size=2)
+    r0 = int(np.clip(cy - size // 2, 0, g - size)) // stride * stride
+    c0 = int(np.clip(cx - size // 2, 0, g - size)) // stride * stride
+    return arrays.x(k, r0, c0, size), class_targets(arrays.bits(k, r0, c0, size), stride)
+
+
+def auroc(scores, labels):
+    """Area under the ROC curve by the rank-sum formula (ties share ranks)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels, dtype=bool)
+    npos, nneg = labels.sum(), (~labels).sum()
+    if npos == 0 or nneg == 0:
+        return float("nan")
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    s = scores[order]
+    i = 0
+    while i < len(s):
+        j = i
+        while j + 1 < len(s) and s[j + 1] == s[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return float((ranks[labels].sum() - npos * (npos + 1) / 2) / (npos * nneg))

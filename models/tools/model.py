@@ -1,0 +1,171 @@
+"""The inspection model. Image side: a stem per modality (visible RGB, infrared, X-ray, each with its
+validity mask), a shared context trunk, and an embedding per modality on a grid of 4x4 input cells.
+Text side: a small transformer over the spec's tokens. A spec's embedding q queries the image: per
+cell and per modality a gate (from q and that modality's embedding) weights how much each modality's
+score counts, so a spec about voids listens to X-ray and one about hot spots to infrared.
+
+    score(cell, q) = sigmoid(scale · Σ_m w_m(cell, q) · <E_m(cell), q> + bias),
+    w(cell, q) = softmax_m(<G_m E_m(cell), q>) over the modalities present.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+EMBED = 32
+MODALITIES = ["visible", "infrared", "xray"]
+# the fused tensor's channels (src/fusion/grid.ts): each modality's values then its mask, contiguous
+INPUT_CHANNELS = ["visible-r", "visible-g", "visible-b", "mask-visible", "infrared", "mask-infrared", "xray", "mask-xray"]
+SLICES = {"visible": (0, 4), "infrared": (4, 6), "xray": (6, 8)}
+STRIDE = 4
+
+
+class ConvBNReLU(nn.Sequential):
+    def __init__(self, cin, cout, k=3, s=1, groups=1, dilation=1):
+        pad = dilation * (k - 1) // 2
+        super().__init__(nn.Conv2d(cin, cout, k, s, pad, dilation=dilation, groups=groups, bias=False),
+                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class Separable(nn.Module):
+    """Depthwise-separable residual block."""
+
+    def __init__(self, c, dilation=1):
+        super().__init__()
+        self.dw = ConvBNReLU(c, c, 3, 1, groups=c, dilation=dilation)
+        self.pw = nn.Sequential(nn.Conv2d(c, c, 1, bias=False), nn.BatchNorm2d(c))
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(x + self.pw(self.dw(x)))
+
+
+class Entry(nn.Module):
+    """First convolution of each modality, kept in float: it turns faint contrasts (a stain is ~1% of
+    the infrared range) into activations that survive 8-bit quantisation further on."""
+
+    def __init__(self, widths):
+        super().__init__()
+        self.convs = nn.ModuleList([ConvBNReLU(SLICES[m][1] - SLICES[m][0], widths[m][0], 3, 2) for m in MODALITIES])
+
+    def forward(self, x):
+        return [conv(x[:, SLICES[m][0]:SLICES[m][1]]) for conv, m in zip(self.convs, MODALITIES)]
+
+
+class Backbone(nn.Module):
+    """Everything between the entry convolutions and the query: the part that runs in INT8.
+    A 1x1 convolution over concatenated features is written as a sum of one per part, which is the
+    same arithmetic and keeps quantised tensors out of concatenations the ONNX exporter cannot take."""
+
+    def __init__(self, widths, trunk=48, blocks=(1, 2, 4, 8)):
+        super().__init__()
+        self.stems = nn.ModuleList([
+            nn.Sequential(Separable(widths[m][0]), ConvBNReLU(widths[m][0], widths[m][1], 3, 2)) for m in MODALITIES])
+        self.mix = nn.ModuleList([nn.Conv2d(widths[m][1], trunk, 1, bias=(i == 0)) for i, m in enumerate(MODALITIES)])
+        self.relu = nn.ReLU()
+        self.trunk = nn.Sequential(*[Separable(trunk, d) for d in blocks])
+        self.own = nn.ModuleList([nn.Conv2d(widths[m][1], EMBED, 1) for m in MODALITIES])
+        self.shared = nn.ModuleList([nn.Conv2d(trunk, EMBED, 1, bias=False) for _ in MODALITIES])
+
+    def forward(self, a, b, c):
+        f = [stem(t) for stem, t in zip(self.stems, (a, b, c))]
+        ctx = self.trunk(self.relu(self.mix[0](f[0]) + self.mix[1](f[1]) + self.mix[2](f[2])))
+        e = [own(fm) + shared(ctx) for own, shared, fm in zip(self.own, self.shared, f)]
+        return e[0], e[1], e[2]
+
+
+class ImageModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        widths = {"visible": (16, 32), "infrared": (8, 16), "xray": (8, 16)}
+        self.entry = Entry(widths)
+        self.backbone = Backbone(widths)
+        # the gate of modality m is <G_m E_m, q> = <E_m, G_m^T q>: applied to the queries, not to every cell
+        self.gates = nn.ModuleList([nn.Linear(EMBED, EMBED, bias=False) for _ in MODALITIES])
+        self.scale = nn.Parameter(torch.tensor(6.0))
+        self.bias = nn.Parameter(torch.tensor(-4.0))
+
+    def embed(self, x):
+        a, b, c = self.entry(x)
+        return self.backbone(a, b, c)
+
+    def logits(self, x, queries):
+        """x [B, 8, G, G], queries [Q, D] (unit length) -> logits [B, Q, G/4, G/4] and per-modality weights (a list of 3)."""
+        emb = self.embed(x)
+        Q = queries.shape[0]
+        scores, gates = [], []
+        for m, (e, g) in enumerate(zip(emb, self.gates)):
+            B, D, H, W = e.shape
+            both = torch.matmul(torch.cat([queries, g(queries)], 0), e.reshape(B, D, H * W)).reshape(B, 2 * Q, H, W)
+            valid = F.avg_pool2d(x[:, SLICES[MODALITIES[m]][1] - 1:SLICES[MODALITIES[m]][1]], STRIDE) > 0.5
+            scores.append(both[:, :Q])
+            gates.append(both[:, Q:] + (valid.float() - 1.0) * 1e4)
+        top = torch.max(torch.max(gates[0], gates[1]), gates[2])
+        w = [torch.exp(a - top) for a in gates]
+        total = w[0] + w[1] + w[2]
+        mixed = (w[0] * scores[0] + w[1] * scores[1] + w[2] * scores[2]) / total
+        return mixed * self.scale + self.bias, [wm / total for wm in w]
+
+    def forward(self, x, queries):
+        logits, _ = self.logits(x, queries)
+        return torch.sigmoid(logits)
+
+
+class Attention(nn.Module):
+    def __init__(self, d, heads):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(d, 3 * d)
+        self.out = nn.Linear(d, d)
+
+    def forward(self, x, pad):
+        B, L, D = x.shape
+        q, k, v = self.qkv(x).reshape(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+        att = torch.matmul(q, k.transpose(-1, -2)) / (D // self.heads) ** 0.5
+        att = att + pad[:, None, None, :] * -1e4
+        return self.out(torch.matmul(torch.softmax(att, -1), v).transpose(1, 2).reshape(B, L, D))
+
+
+class Layer(nn.Module):
+    def __init__(self, d, heads, ff):
+        super().__init__()
+        self.n1 = nn.LayerNorm(d)
+        self.att = Attention(d, heads)
+        self.n2 = nn.LayerNorm(d)
+        self.ff = nn.Sequential(nn.Linear(d, ff), nn.GELU(), nn.Linear(ff, d))
+        self.drop = nn.Dropout(0.1)
+
+    def forward(self, x, pad):
+        x = x + self.drop(self.att(self.n1(x), pad))
+        return x + self.drop(self.ff(self.n2(x)))
+
+
+class TextModel(nn.Module):
+    """Spec tokens -> unit embedding [B, D], and how much the spec reads as each known kind [B, K]."""
+
+    def __init__(self, vocab, kinds, d=64, layers=2, heads=4, ff=128, max_len=32):
+        super().__init__()
+        self.tok = nn.Embedding(vocab, d, padding_idx=0)
+        self.pos = nn.Parameter(torch.zeros(max_len, d))
+        nn.init.normal_(self.pos, std=0.02)
+        self.layers = nn.ModuleList([Layer(d, heads, ff) for _ in range(layers)])
+        self.norm = nn.LayerNorm(d)
+        self.proj = nn.Linear(d, EMBED)
+        self.prototypes = nn.Parameter(torch.randn(kinds, EMBED) * 0.1)
+        self.temperature = 0.07
+
+    def embed(self, ids):
+        pad = (ids == 0).float()
+        x = self.tok(ids) + self.pos[: ids.shape[1]]
+        for layer in self.layers:
+            x = layer(x, pad)
+        x = self.norm(x)
+        keep = 1.0 - pad
+        pooled = (x * keep[..., None]).sum(1) / keep.sum(1, keepdim=True).clamp(min=1.0)
+        return F.normalize(self.proj(pooled), dim=-1)
+
+    def kind_logits(self, e):
+        return torch.matmul(e, F.normalize(self.prototypes, dim=-1).t()) / self.temperature
+
+    def forward(self, ids):
+        e = self.embed(ids)
+        return e, torch.softmax(self.kind_logits(e), -1)

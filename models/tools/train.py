@@ -1,0 +1,153 @@
+"""Trains the image and text models together on arrays from `wafer-inspect dataset`.
+
+    /usr/bin/python3 models/tools/train.py --train 'data/train-*' --val 'data/val-*' --steps 4000 --out models/build/model.pt
+
+Each step: crops of training wafers (half centred on a defect), one random corpus phrasing per class
+as the queries, and a batch of corpus lines for the text side. Losses:
+  - per cell and class: focal binary cross-entropy of the query's score against the class mask;
+  - per crop and class: the highest cell score against whether the class is in the crop;
+  - contrastive, image to text: at cells holding one class, the cell's scores over the 8 class
+    queries, as a softmax, against that class;
+  - contrastive, text to kind: each phrasing's embedding against the kind prototypes (8 classes and
+    'none'), as a softmax.
+"""
+import argparse
+import glob
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(__file__))
+from bpe import Tokenizer, read_corpus  # noqa: E402
+from data import CLASSES, Arrays, auroc, class_targets, sample_crop  # noqa: E402
+from model import STRIDE, ImageModel, TextModel  # noqa: E402
+
+KINDS = CLASSES + ["none"]
+CANONICAL = {"edge-burr": "edge burr", "edge-chip": "edge chip", "scratch": "scratch", "particle": "particle",
+             "stain": "stain", "crack": "crack", "void": "void", "hotspot": "hot spot"}
+
+
+def prefixes(pattern):
+    out = sorted({p[: -len(".json")] for p in glob.glob(pattern + ".json")})
+    if not out:
+        raise SystemExit("no dataset chunks match %s.json" % pattern)
+    return out
+
+
+def focal(logits, target, gamma=2.0):
+    ce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p = torch.sigmoid(logits)
+    pt = p * target + (1 - p) * (1 - target)
+    return ((1 - pt) ** gamma * ce).sum() / (target.sum() + 1.0)
+
+
+def encode_all(tok, texts):
+    return torch.tensor([tok.encode(t)[0] for t in texts], dtype=torch.long)
+
+
+def evaluate(image, text, tok, arrays, limit=None, batch=8):
+    """Per-class AUROC of each wafer's highest score for the class's canonical query."""
+    image.eval()
+    text.eval()
+    with torch.no_grad():
+        q, _ = text(encode_all(tok, [CANONICAL[c] for c in CLASSES]))
+        n = len(arrays) if limit is None else min(limit, len(arrays))
+        scores, labels = [], []
+        for i in range(0, n, batch):
+            ks = range(i, min(n, i + batch))
+            x = torch.from_numpy(np.stack([arrays.x(k) for k in ks]))
+            s = image(x, q)
+            scores.append(s.amax((2, 3)).numpy())
+            labels.append(np.stack([arrays.present(k) for k in ks]))
+    scores, labels = np.concatenate(scores), np.concatenate(labels)
+    image.train()
+    text.train()
+    return {c: auroc(scores[:, j], labels[:, j]) for j, c in enumerate(CLASSES)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--train", required=True, help="glob of dataset prefixes, e.g. 'data/train-*'")
+    ap.add_argument("--val", help="glob of validation dataset prefixes")
+    ap.add_argument("--corpus", default="models/specs/corpus.tsv")
+    ap.add_argument("--tokenizer", default="models/tokenizer.json")
+    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--crop", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--text-batch", type=int, default=40)
+    ap.add_argument("--val-every", type=int, default=1000)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    rng = np.random.default_rng(a.seed)
+    pyrng = random.Random(a.seed)
+    tok = Tokenizer(json.load(open(a.tokenizer)))
+    corpus = read_corpus(a.corpus)
+    by_kind = {k: [t for c, t in corpus if c == k] for k in KINDS}
+    ids = {k: encode_all(tok, by_kind[k]) for k in KINDS}
+    train = Arrays(prefixes(a.train))
+    val = Arrays(prefixes(a.val)) if a.val else None
+    defective = [k for k in range(len(train)) if train.present(k).any()]
+    print("train: %d wafers (%d with defects); corpus: %d phrasings" % (len(train), len(defective), len(corpus)), flush=True)
+
+    image, text = ImageModel(), TextModel(len(tok.vocab), len(KINDS))
+    params = list(image.parameters()) + list(text.parameters())
+    opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=1e-4)
+    warm = max(1, min(200, a.steps // 10))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / a.steps)))))
+    t0 = time.time()
+    history = []
+    for step in range(1, a.steps + 1):
+        xs, ys = [], []
+        for j in range(a.batch):
+            near = j < a.batch // 2 and defective
+            k = defective[rng.integers(len(defective))] if near else int(rng.integers(len(train)))
+            x, y = sample_crop(rng, train, k, a.crop, STRIDE, near)
+            xs.append(x)
+            ys.append(y)
+        x = torch.from_numpy(np.stack(xs))
+        y = torch.from_numpy(np.stack(ys))
+        # one text forward for both jobs: the 8 class queries, then a batch of corpus lines of any kind
+        kinds = list(range(len(CLASSES))) + [pyrng.randrange(len(KINDS)) for _ in range(a.text_batch)]
+        ti = torch.stack([ids[KINDS[k]][pyrng.randrange(len(ids[KINDS[k]]))] for k in kinds])
+        te = text.embed(ti)
+        q = te[: len(CLASSES)]
+        logits, _ = image.logits(x, q)
+        cell = focal(logits, y)
+        crop = F.binary_cross_entropy_with_logits(logits.amax((2, 3)), y.amax((2, 3)))
+        single = y.sum(1) == 1
+        contrast = F.cross_entropy(logits.permute(0, 2, 3, 1)[single], y.argmax(1)[single]) if single.any() else logits.sum() * 0
+        tl = F.cross_entropy(text.kind_logits(te), torch.tensor(kinds))
+        loss = cell + 0.5 * crop + 0.2 * contrast + 0.5 * tl
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
+        opt.step()
+        sched.step()
+        if step % 50 == 0 or step == 1:
+            print("step %d  loss %.4f  cell %.4f  crop %.4f  contrast %.4f  text %.4f  %.1f s" % (
+                step, loss.item(), cell.item(), crop.item(), contrast.item(), tl.item(), time.time() - t0), flush=True)
+        if val and (step % a.val_every == 0 or step == a.steps):
+            r = evaluate(image, text, tok, val)
+            history.append({"step": step, "auroc": r})
+            print("val AUROC step %d: %s" % (step, " ".join("%s %.4f" % (c, v) for c, v in r.items())), flush=True)
+            torch.save({"image": image.state_dict(), "text": text.state_dict(), "args": vars(a), "history": history}, a.out)
+    torch.save({"image": image.state_dict(), "text": text.state_dict(), "args": vars(a), "history": history}, a.out)
+    print("saved %s after %.0f s" % (a.out, time.time() - t0), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+import { writeFile } from 'node:fs/promises';
+import { Command, Option } from 'commander';
+import { report, scoreDataset } from '../model/evaluate.js';
+import { DEFAULT_MODEL, loadModel } from '../model/load.js';
+import { num } from './args.js';
+
+export function modelCommand(): Command {
+  const cmd = new Command('model').description('the inspection model: evaluate it on labelled data');
+  cmd
+    .command('eval')
+    .description('per-class AUROC, recall and false-reject of the model on dataset chunks (wafer-inspect dataset output)')
+    .requiredOption('--data <pattern>', 'test chunks, e.g. data/test-*')
+    .option('--val <pattern>', 'chunks the thresholds are chosen on (default: the test chunks themselves)')
+    .option('--model <dir>', 'model folder', DEFAULT_MODEL)
+    .addOption(new Option('--variant <v>', 'image model to run').choices(['int8', 'fp32']).default('int8'))
+    .option('--frr <rate>', 'false-reject rate the thresholds are set for', num('--frr'), 0.003)
+    .option('--out <file>', 'also write the figures as JSON')
+    .action(async (o: { data: string; val?: string; model: string; variant: 'int8' | 'fp32'; frr: number; out?: string }) => {
+      const model = await loadModel(o.model, { size: 256, fieldMm: 320 }, { variant: o.variant === 'int8' ? 'image' : 'imageFloat' });
+      try {
+        const t0 = performance.now();
+        const test = await scoreDataset(model, o.data, (n) => n % 250 === 0 && process.stderr.write(`scored ${n} wafers\n`));
+        const tune = o.val ? await scoreDataset(model, o.val) : test;
+        const r = report(model.manifest.classes, test, tune, o.frr);
+        const secs = (performance.now() - t0) / 1000;
+        process.stdout.write(`${model.id} (${o.variant}) on ${test.length} wafers of ${o.data}; thresholds for ${(o.frr * 100).toFixed(2)}% false rejects on ${o.val ?? o.data}\n`);
+        process.stdout.write('class        AUROC    pos   recall  false-reject\n');
+        for (const [c, x] of Object.entries(r)) {
+          process.stdout.write(`${c.padEnd(11)} ${x.auroc.toFixed(4)}  ${String(x.positives).padStart(5)}  ${(x.recall * 100).toFixed(1).padStart(6)}%  ${(x.falseReject * 100).toFixed(2).padStart(6)}%\n`);
+        }
+        const json = { bench: 'model-eval', model: model.id, variant: o.variant, wafers: test.length, seconds: Math.round(secs), frr: o.frr, classes: r };
+        if (o.out) await writeFile(o.out, JSON.stringify(json, null, 2) + '\n');
+        process.stdout.write(JSON.stringify(json) + '\n');
+      } finally {
+        await model.close();
+      }
+    });
+  return cmd;
+}

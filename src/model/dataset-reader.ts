@@ -1,0 +1,46 @@
+import { open, readdir, readFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { TENSOR_CHANNELS } from '../fusion/grid.js';
+import type { DatasetIndex } from '../dataset/export.js';
+
+/** Dataset chunks (`wafer-inspect dataset` output) matching a prefix pattern with * in its last part, e.g. data/test-*. */
+export async function datasetPrefixes(pattern: string): Promise<string[]> {
+  const dir = dirname(pattern);
+  const re = new RegExp('^' + basename(pattern).replace(/[.+?^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*') + '\\.json$');
+  const names = (await readdir(dir)).filter((n) => re.test(n)).sort();
+  if (names.length === 0) throw new Error(`no dataset chunks match ${pattern}.json`);
+  return names.map((n) => join(dir, n.slice(0, -'.json'.length)));
+}
+
+export interface DatasetWafer {
+  wafer: string;
+  truth: DatasetIndex['wafers'][number]['truth'];
+  /** fused tensor in this appliance's channel order, values 0..1 */
+  tensor: Float32Array;
+}
+
+/** Reads dataset chunks back as fused tensors, a wafer at a time, in TENSOR_CHANNELS order. */
+export async function* readDataset(prefixes: string[]): AsyncGenerator<DatasetWafer> {
+  for (const p of prefixes) {
+    const index = JSON.parse(await readFile(`${p}.json`, 'utf8')) as DatasetIndex;
+    const G2 = index.grid.size * index.grid.size;
+    const C = index.channels.length;
+    const perm = TENSOR_CHANNELS.map((c) => index.channels.indexOf(c));
+    if (perm.some((k) => k < 0)) throw new Error(`${p}.json: channels ${index.channels.join(', ')} lack some of ${TENSOR_CHANNELS.join(', ')}`);
+    const fh = await open(`${p}.inputs.u16`, 'r');
+    const buf = Buffer.allocUnsafeSlow(C * G2 * 2);
+    try {
+      for (const [i, w] of index.wafers.entries()) {
+        await fh.read(buf, 0, buf.length, i * buf.length);
+        const u16 = new Uint16Array(buf.buffer, buf.byteOffset, C * G2);
+        const tensor = new Float32Array(TENSOR_CHANNELS.length * G2);
+        perm.forEach((src, dst) => {
+          for (let k = 0; k < G2; k++) tensor[dst * G2 + k] = u16[src * G2 + k] / 65535;
+        });
+        yield { wafer: w.wafer, truth: w.truth, tensor };
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+}

@@ -1,0 +1,58 @@
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../common/paths.js';
+import { TENSOR_CHANNELS } from '../fusion/grid.js';
+import type { GridSpec } from '../fusion/grid.js';
+import { ImageModelStage, type ImageOptions } from './image.js';
+import { ModelError, readManifest, type ModelManifest } from './manifest.js';
+import { DEFAULT_SESSION } from './session.js';
+import { TextEncoder } from './text.js';
+
+export interface LoadedModel {
+  dir: string;
+  manifest: ModelManifest;
+  /** what a result record names: the model id and the image file's hash */
+  id: string;
+  text: TextEncoder;
+  image: ImageModelStage;
+  close(): Promise<void>;
+}
+
+/** The model the appliance ships with. */
+export const DEFAULT_MODEL = join(PACKAGE_ROOT, 'models/wafer-mm-1');
+
+export const DEFAULT_IMAGE: ImageOptions = { ...DEFAULT_SESSION, maxBatch: 8, variant: 'image' };
+
+/**
+ * Opens a model folder: manifest, hashes, sessions, and that its input is the fused tensor this
+ * appliance produces (same channels, same grid). Any mismatch is an error here, before the first wafer.
+ */
+export async function loadModel(dir: string, grid: GridSpec, o: Partial<ImageOptions> = {}): Promise<LoadedModel> {
+  const manifest = await readManifest(dir);
+  if (manifest.inputChannels.join(',') !== TENSOR_CHANNELS.join(',')) {
+    throw new ModelError(`model ${manifest.id}: expects channels ${manifest.inputChannels.join(', ')}; fusion gives ${TENSOR_CHANNELS.join(', ')}`);
+  }
+  if (manifest.grid.size !== grid.size || manifest.grid.fieldMm !== grid.fieldMm) {
+    throw new ModelError(`model ${manifest.id}: trained on a ${manifest.grid.size}-cell grid over ${manifest.grid.fieldMm} mm; fusion is set to ${grid.size} over ${grid.fieldMm} mm`);
+  }
+  const options = { ...DEFAULT_IMAGE, ...o };
+  const file = manifest.files[options.variant];
+  if (!file) throw new ModelError(`model ${manifest.id}: has no ${options.variant} file`);
+  const text = await TextEncoder.open(dir, manifest, options);
+  const image = new ImageModelStage(dir, manifest, options);
+  try {
+    await image.ready();
+  } catch (e) {
+    await Promise.all([image.close(), text.close()]);
+    throw e instanceof ModelError ? e : new ModelError((e as Error).message);
+  }
+  return {
+    dir,
+    manifest,
+    id: `${manifest.id}@${file.sha256.slice(0, 12)}`,
+    text,
+    image,
+    close: async () => {
+      await Promise.all([image.close(), text.close()]);
+    },
+  };
+}

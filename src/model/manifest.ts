@@ -1,0 +1,75 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { formatIssues } from '../common/issues.js';
+
+/**
+ * models/<name>/model.json: what the files of a model are, their hashes, and the shapes they take
+ * and give. Loading checks every file against it, so a wrong or damaged file is an error at start.
+ */
+const shape = z.array(z.union([z.number().int(), z.string()]));
+const onnxFile = z.object({ path: z.string(), sha256: z.string().length(64), inputs: z.record(z.string(), shape), outputs: z.record(z.string(), shape) });
+
+export const manifestSchema = z.object({
+  format: z.literal('wafer-inspect-model/1'),
+  id: z.string().min(1),
+  grid: z.object({ size: z.number().int(), fieldMm: z.number(), roiRadiusMm: z.number().optional() }),
+  inputChannels: z.array(z.string()),
+  outputStride: z.number().int().positive(),
+  embedding: z.number().int().positive(),
+  classes: z.array(z.string()).min(1),
+  kinds: z.array(z.string()).min(1),
+  canonical: z.record(z.string(), z.string()),
+  /** mean gate weight of each modality at cells holding the class (validation set): which modality the model reads it from */
+  modalityWeights: z.record(z.string(), z.record(z.string(), z.number())).optional(),
+  files: z.object({
+    image: onnxFile,
+    text: onnxFile,
+    tokenizer: z.object({ path: z.string(), sha256: z.string().length(64) }),
+    imageFloat: onnxFile.optional(),
+  }),
+});
+export type ModelManifest = z.infer<typeof manifestSchema>;
+export type OnnxFile = z.infer<typeof onnxFile>;
+
+export class ModelError extends Error {
+  override name = 'ModelError';
+}
+
+export function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+export async function readManifest(dir: string): Promise<ModelManifest> {
+  const path = join(dir, 'model.json');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new ModelError(`model ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (e as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ModelError(`model ${path}: not JSON: ${(e as Error).message}`);
+  }
+  const r = manifestSchema.safeParse(json, { reportInput: true });
+  if (!r.success) throw new ModelError(`model ${path}: ${formatIssues(r.error.issues).join('; ')}`);
+  return r.data;
+}
+
+/** The bytes of a model file, after checking them against the manifest's hash. */
+export async function readVerified(dir: string, file: { path: string; sha256: string }): Promise<Buffer> {
+  const path = join(dir, file.path);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    throw new ModelError(`model file ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (e as Error).message}`);
+  }
+  const got = sha256(bytes);
+  if (got !== file.sha256) throw new ModelError(`model file ${path}: sha256 ${got.slice(0, 12)}… does not match the manifest's ${file.sha256.slice(0, 12)}…`);
+  return bytes;
+}
