@@ -1,0 +1,40 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import t from 'tap';
+import { exportDataset } from '../src/dataset/export.js';
+import { loadModel } from '../src/model/load.js';
+import { datasetPrefixes, readDataset } from '../src/model/dataset-reader.js';
+import { recordSynthetic } from '../src/sim/record.js';
+import { REPO_ROOT, SMALL_STATION, tempDir } from './helpers.js';
+
+/**
+ * The training pipeline end to end on a tiny lot, so it cannot rot: record, dataset, a few training
+ * steps, export (float and INT8), and the exported model loaded and run by the appliance's runtime.
+ */
+const PYTHON = '/usr/bin/python3';
+
+t.test('record -> dataset -> train -> export -> load in onnxruntime-node', async (t) => {
+  const dir = tempDir(t);
+  const grid = { size: 64, fieldMm: 320, roiRadiusMm: 158 };
+  await recordSynthetic({ count: 6, out: join(dir, 'lot'), format: 'tiff', rateHz: 15, workers: 2, line: { seed: 3, defectRate: 0.8, station: SMALL_STATION } });
+  await exportDataset({ lot: join(dir, 'lot'), out: join(dir, 'train-0'), stationDir: `${REPO_ROOT}calibration/reference`, grid, workers: 2 });
+  const tools = join(REPO_ROOT, 'models/tools');
+  const run = (script: string, args: string[]): string =>
+    execFileSync(PYTHON, [join(tools, script), ...args], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PYTHONWARNINGS: 'ignore' } });
+  const trained = run('train.py', ['--train', join(dir, 'train-*'), '--val', join(dir, 'train-*'), '--steps', '3', '--val-every', '3', '--batch', '4', '--crop', '32', '--threads', '1', '--out', join(dir, 'model.pt')]);
+  t.match(trained, /val AUROC step 3/);
+  run('export.py', ['--checkpoint', join(dir, 'model.pt'), '--calibrate', join(dir, 'train-*'), '--calibrate-wafers', '2', '--val', join(dir, 'train-*'), '--id', 'smoke', '--out', join(dir, 'smoke')]);
+  const model = await loadModel(join(dir, 'smoke'), grid);
+  t.teardown(() => model.close());
+  t.match(model.id, /^smoke@[0-9a-f]{12}$/);
+  const [reading] = await model.text.read(['any void larger than 1.5 mm']);
+  t.equal(reading.embedding.length, model.manifest.embedding);
+  t.ok(Math.abs(Object.values(reading.kinds).reduce((a, b) => a + b) - 1) < 1e-4, 'kind probabilities sum to 1');
+  model.image.setQueries(reading.embedding, 1);
+  for await (const w of readDataset(await datasetPrefixes(join(dir, 'train-*')))) {
+    const { scores } = await model.image.score(w.tensor);
+    t.equal(scores.length, (64 / model.manifest.outputStride) ** 2, 'one score per output cell');
+    t.ok(scores.every((s) => s >= 0 && s <= 1));
+    break;
+  }
+});
