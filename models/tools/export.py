@@ -130,6 +130,7 @@ def main():
         "classes": CLASSES,
         "kinds": KINDS,
         "canonical": CANONICAL,
+        "parameters": {"image": sum(t.numel() for t in ImageModel().parameters()), "text": sum(t.numel() for t in text.parameters())},
         **({"modalityWeights": weights} if weights else {}),
         "files": {
             "image": onnx_entry(p("image-int8.onnx"), "image-int8.onnx"),

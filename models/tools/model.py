@@ -56,7 +56,7 @@ class Backbone(nn.Module):
     A 1x1 convolution over concatenated features is written as a sum of one per part, which is the
     same arithmetic and keeps quantised tensors out of concatenations the ONNX exporter cannot take."""
 
-    def __init__(self, widths, trunk=48, blocks=(1, 2, 4, 8)):
+    def __init__(self, widths, trunk=64, blocks=(1, 2, 4, 8)):
         super().__init__()
         self.stems = nn.ModuleList([
             nn.Sequential(Separable(widths[m][0]), ConvBNReLU(widths[m][0], widths[m][1], 3, 2)) for m in MODALITIES])
@@ -76,7 +76,7 @@ class Backbone(nn.Module):
 class ImageModel(nn.Module):
     def __init__(self):
         super().__init__()
-        widths = {"visible": (16, 32), "infrared": (8, 16), "xray": (8, 16)}
+        widths = {"visible": (24, 48), "infrared": (12, 24), "xray": (12, 24)}
         self.entry = Entry(widths)
         self.backbone = Backbone(widths)
         # the gate of modality m is <G_m E_m, q> = <E_m, G_m^T q>: applied to the queries, not to every cell

@@ -131,7 +131,7 @@ def main():
         single = y.sum(1) == 1
         contrast = F.cross_entropy(logits.permute(0, 2, 3, 1)[single], y.argmax(1)[single]) if single.any() else logits.sum() * 0
         tl = F.cross_entropy(text.kind_logits(te), torch.tensor(kinds))
-        loss = cell + 0.5 * crop + 0.2 * contrast + 0.5 * tl
+        loss = cell + 0.5 * crop + 0.5 * contrast + 0.5 * tl
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 5.0)

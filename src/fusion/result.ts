@@ -20,18 +20,17 @@ export interface FusedWafer {
   timings: { decodeMs: number; fuseMs: number };
 }
 
+/** A wafer's record: what capture said of it, and what fusion made of it. */
+export function fusedWafer(set: FrameSet, made: Pick<FusedWafer, 'modalities' | 'problems' | 'tensor' | 'timings'>): FusedWafer {
+  return { wafer: set.wafer, lot: set.lot, seq: set.seq, atMs: set.atMs, arrivedAt: set.arrivedAt, truth: set.truth, ...made };
+}
+
 /** The record of a wafer none of whose frames could be used, with the reason. */
 export function unusableWafer(set: FrameSet, problem: string): FusedWafer {
-  return {
-    wafer: set.wafer,
-    lot: set.lot,
-    seq: set.seq,
-    atMs: set.atMs,
-    arrivedAt: set.arrivedAt,
-    truth: set.truth,
+  return fusedWafer(set, {
     modalities: Object.fromEntries(MODALITIES.map((m) => [m, 'corrupt'])) as FusedWafer['modalities'],
     problems: [problem],
     tensor: null,
     timings: { decodeMs: 0, fuseMs: 0 },
-  };
+  });
 }

@@ -8,7 +8,7 @@ import type { FrameSet, RawFrame } from '../frames/frame.js';
 import { loadStation } from '../station/load.js';
 import { Fuser } from './fuse.js';
 import type { GridSpec } from './grid.js';
-import type { FusedWafer, ModalityStatus } from './result.js';
+import { fusedWafer, type FusedWafer, type ModalityStatus } from './result.js';
 
 const { stationDir, grid } = workerData as { stationDir: string; grid: GridSpec };
 // each worker is one lane of work: libvips threads on top would only fight over the same cores
@@ -58,18 +58,7 @@ serveTasks<FrameSet, FusedWafer>(async (set) => {
   const tensor = any ? f.fuse(frames, set.geometry, new Float32Array(buffers.take(f.tensorLength * 4))) : null;
   const t2 = performance.now();
   for (const b of borrowed) buffers.release(b);
-  const result: FusedWafer = {
-    wafer: set.wafer,
-    lot: set.lot,
-    seq: set.seq,
-    atMs: set.atMs,
-    arrivedAt: set.arrivedAt,
-    truth: set.truth,
-    modalities,
-    problems: problems.sort(),
-    tensor,
-    timings: { decodeMs: t1 - t0, fuseMs: t2 - t1 },
-  };
+  const result = fusedWafer(set, { modalities, problems: problems.sort(), tensor, timings: { decodeMs: t1 - t0, fuseMs: t2 - t1 } });
   return { result, transfer: tensor ? [tensor.buffer as ArrayBuffer] : [] };
 }, {
   init,

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Rebuilds the shipped model from a seed: corpus, tokenizer, training/validation/test data rendered
+# by `wafer-inspect record` (three different seeds), training, export (float and INT8), evaluation on
+# the test data with the appliance's own runtime, speed, and the model card.
+#   models/build.sh [SEED] [STEPS]       data goes to $DATA (default /var/tmp/wafer-inspect-data)
+set -euo pipefail
+seed=${1:-1}
+steps=${2:-8000}
+root=$(cd "$(dirname "$0")/.." && pwd)
+data=${DATA:-/var/tmp/wafer-inspect-data}
+id=wafer-mm-1
+out="$root/models/$id"
+build="$data/build"
+py=/usr/bin/python3
+cli="node $root/dist/src/cli/main.js"
+mkdir -p "$data" "$build" "$out"
+cd "$root"
+[ -f dist/src/cli/main.js ] || npm run build
+
+$py models/tools/corpus.py --seed "$seed" --out models/specs/corpus.tsv
+$py models/tools/bpe.py --corpus models/specs/corpus.tsv --out "$build/tokenizer.json" --ids-out models/specs/corpus.ids
+
+# train, validation and test lots never share a seed; the test lot is used for nothing but the card
+models/make-data.sh "$data/train" "${seed}1" 6000 0.6
+models/make-data.sh "$data/val" "${seed}2" 500 0.5
+models/make-data.sh "$data/test" "${seed}3" 2000 0.4
+
+$py models/tools/train.py --train "$data/train-*" --val "$data/val-*" --tokenizer "$build/tokenizer.json" \
+  --steps "$steps" --val-every 2000 --batch 24 --crop 96 --text-batch 24 --threads 2 --seed "$seed" \
+  --out "$build/model.pt" | tee "$build/train.log"
+$py models/tools/export.py --checkpoint "$build/model.pt" --tokenizer "$build/tokenizer.json" \
+  --calibrate "$data/train-*" --val "$data/val-*" --id "$id" --out "$out"
+
+$cli model eval --model "$out" --data "$data/test-*" --val "$data/val-*" --variant int8 --out "$out/eval-int8.json"
+$cli model eval --model "$out" --data "$data/test-*" --val "$data/val-*" --variant fp32 --out "$out/eval-fp32.json"
+node dist/bench/model.js --model "$out" | tee "$build/bench.log"
+tail -n 1 "$build/bench.log" > "$out/bench.json"
+$py models/tools/card.py --model "$out" --train-log "$build/train.log" --seed "$seed" --steps "$steps" > "$out/MODEL_CARD.md"
+echo "built $out"
