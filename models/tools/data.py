@@ -52,19 +52,25 @@ def class_targets(bits, stride):
     return planes.reshape(len(CLASSES), g, stride, g, stride).max(axis=(2, 4))
 
 
-def sample_crop(rng, arrays, k, size, stride, near_defect):
-    """A size x size crop (aligned to the output stride) of wafer k, centred on a defect cell when asked and there is one."""
+def sample_crop(rng, arrays, k, size, stride, where):
+    """A size x size crop (aligned to the output stride) of wafer k, and its top-left cell.
+    where: 'defect' centres it near a defect cell (if the wafer has one), 'rim' on the wafer's rim
+    (where the edge classes live and most false alarms would), anything else anywhere."""
     g = arrays.grid
     b = arrays.bits(k)
-    ys, xs = np.nonzero(b) if near_defect else ((), ())
+    ys, xs = np.nonzero(b) if where == "defect" else ((), ())
     if len(ys):
         j = rng.integers(len(ys))
         cy, cx = ys[j] + rng.integers(-size // 3, size // 3 + 1), xs[j] + rng.integers(-size // 3, size // 3 + 1)
+    elif where == "rim":
+        t = rng.uniform(0, 2 * np.pi)
+        r = 150.0 / (320.0 / g)
+        cy, cx = int(g / 2 - r * np.sin(t)), int(g / 2 + r * np.cos(t))
     else:
         cy, cx = rng.integers(size // 2, g - size // 2 + 1, size=2)
     r0 = int(np.clip(cy - size // 2, 0, g - size)) // stride * stride
     c0 = int(np.clip(cx - size // 2, 0, g - size)) // stride * stride
-    return arrays.x(k, r0, c0, size), class_targets(arrays.bits(k, r0, c0, size), stride)
+    return arrays.x(k, r0, c0, size), class_targets(arrays.bits(k, r0, c0, size), stride), (r0, c0)
 
 
 def auroc(scores, labels):

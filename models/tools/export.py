@@ -27,9 +27,9 @@ from train import CANONICAL, KINDS, encode_all, prefixes  # noqa: E402
 OPSET = 13
 
 
-def load(checkpoint, vocab):
+def load(checkpoint, vocab, grid):
     ck = torch.load(checkpoint, map_location="cpu")
-    image, text = ImageModel(), TextModel(vocab, len(KINDS))
+    image, text = ImageModel(grid), TextModel(vocab, len(KINDS))
     image.load_state_dict(ck["image"])
     text.load_state_dict(ck["text"])
     return image.eval(), text.eval()
@@ -43,6 +43,7 @@ def export_text(text, path, max_len):
 
 
 def export_image(image, path, grid):
+    image.entry.fold(image.radius)
     x = torch.rand(2, 8, grid, grid)
     x[:, [3, 5, 7]] = 1.0
     q = torch.nn.functional.normalize(torch.randn(3, EMBED), dim=-1)
@@ -55,12 +56,13 @@ def quantise(image, arrays, n_calibrate, grid):
     torch.backends.quantized.engine = "qnnpack"
     qconfig = tq.get_default_qconfig("qnnpack")
     mapping = tq.QConfigMapping().set_global(qconfig)
+    entry = lambda x: image.entry(x, image.radius)  # noqa: E731
     with torch.no_grad():
-        a, b, c = image.entry(torch.rand(1, 8, grid, grid))
+        a, b, c = entry(torch.rand(1, 8, grid, grid))
     prepared = prepare_fx(image.backbone, mapping, example_inputs=(a, b, c))
     with torch.no_grad():
         for k in range(min(n_calibrate, len(arrays))):
-            prepared(*image.entry(torch.from_numpy(arrays.x(k)[None])))
+            prepared(*entry(torch.from_numpy(arrays.x(k)[None])))
     image.backbone = convert_fx(prepared)
     return image
 
@@ -113,7 +115,7 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     tok = Tokenizer(json.load(open(a.tokenizer)))
     arrays = Arrays(prefixes(a.calibrate))
-    image, text = load(a.checkpoint, len(tok.vocab))
+    image, text = load(a.checkpoint, len(tok.vocab), arrays.grid)
     weights = modality_weights(image, text, tok, Arrays(prefixes(a.val)), 300) if a.val else None
     p = lambda f: os.path.join(a.out, f)  # noqa: E731
     export_text(text, p("text.onnx"), tok.max_length)
@@ -130,7 +132,7 @@ def main():
         "classes": CLASSES,
         "kinds": KINDS,
         "canonical": CANONICAL,
-        "parameters": {"image": sum(t.numel() for t in ImageModel().parameters()), "text": sum(t.numel() for t in text.parameters())},
+        "parameters": {"image": sum(t.numel() for t in ImageModel(arrays.grid).parameters()), "text": sum(t.numel() for t in text.parameters())},
         **({"modalityWeights": weights} if weights else {}),
         "files": {
             "image": onnx_entry(p("image-int8.onnx"), "image-int8.onnx"),

@@ -17,6 +17,18 @@ MODALITIES = ["visible", "infrared", "xray"]
 INPUT_CHANNELS = ["visible-r", "visible-g", "visible-b", "mask-visible", "infrared", "mask-infrared", "xray", "mask-xray"]
 SLICES = {"visible": (0, 4), "infrared": (4, 6), "xray": (6, 8)}
 STRIDE = 4
+ENTRY_KERNEL = 3
+FIELD_MM, WAFER_RADIUS_MM = 320.0, 150.0
+
+
+def radius_map(size, origin=(0, 0), grid=None):
+    """Distance of each cell centre from the wafer centre, in wafer radii, for a size x size window of
+    the grid starting at cell (row, col) = origin. It tells the model where the rim should be, so a
+    protrusion beyond it or a bite out of it reads as such wherever it is."""
+    cell = FIELD_MM / (grid or size)
+    rows = (torch.arange(size) + origin[0] + 0.5) * cell - FIELD_MM / 2
+    cols = (torch.arange(size) + origin[1] + 0.5) * cell - FIELD_MM / 2
+    return (torch.sqrt(rows[:, None] ** 2 + cols[None, :] ** 2) / WAFER_RADIUS_MM)[None, None]
 
 
 class ConvBNReLU(nn.Sequential):
@@ -45,10 +57,36 @@ class Entry(nn.Module):
 
     def __init__(self, widths):
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNReLU(SLICES[m][1] - SLICES[m][0], widths[m][0], 3, 2) for m in MODALITIES])
+        self.convs = nn.ModuleList([ConvBNReLU(SLICES[m][1] - SLICES[m][0] + 1, widths[m][0], ENTRY_KERNEL, 2) for m in MODALITIES])
 
-    def forward(self, x):
-        return [conv(x[:, SLICES[m][0]:SLICES[m][1]]) for conv, m in zip(self.convs, MODALITIES)]
+    def forward(self, x, radius):
+        # conv(cat(x_m, radius)) is computed as conv(x_m) + conv(radius)
+        out = []
+        for i, ((conv, bn, relu), m) in enumerate(zip(self.convs, MODALITIES)):
+            lo, hi = SLICES[m]
+            k = hi - lo
+            w, s, p = conv.weight, conv.stride, conv.padding
+            if self.folded is not None:
+                weight, fixed = self.folded[i]
+                y = F.conv2d(x[:, lo:hi], weight, None, s, p) + fixed
+            else:
+                y = bn(F.conv2d(x[:, lo:hi], w[:, :k], None, s, p) + F.conv2d(radius, w[:, k:], None, s, p))
+            out.append(relu(y))
+        return out
+
+    folded = None
+
+    @torch.no_grad()
+    def fold(self, radius):
+        """For inference on the whole grid: batch norm folded into the weights, and the radius term
+        (constant for a fixed grid) computed once into a map that is simply added."""
+        self.folded = []
+        for (conv, bn, _), m in zip(self.convs, MODALITIES):
+            k = SLICES[m][1] - SLICES[m][0]
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            shift = bn.bias - bn.running_mean * scale
+            fixed = F.conv2d(radius, conv.weight[:, k:], None, conv.stride, conv.padding) * scale[None, :, None, None] + shift[None, :, None, None]
+            self.folded.append((conv.weight[:, :k] * scale[:, None, None, None], fixed))
 
 
 class Backbone(nn.Module):
@@ -74,7 +112,7 @@ class Backbone(nn.Module):
 
 
 class ImageModel(nn.Module):
-    def __init__(self):
+    def __init__(self, grid=256):
         super().__init__()
         widths = {"visible": (24, 48), "infrared": (12, 24), "xray": (12, 24)}
         self.entry = Entry(widths)
@@ -83,14 +121,17 @@ class ImageModel(nn.Module):
         self.gates = nn.ModuleList([nn.Linear(EMBED, EMBED, bias=False) for _ in MODALITIES])
         self.scale = nn.Parameter(torch.tensor(6.0))
         self.bias = nn.Parameter(torch.tensor(-4.0))
+        self.register_buffer("radius", radius_map(grid))
 
-    def embed(self, x):
-        a, b, c = self.entry(x)
+    def embed(self, x, radius=None):
+        """radius: the radius map of x's window (training crops); the whole grid's when None, kept at
+        batch 1 so its convolution is a constant the exported graph folds, broadcast over the batch."""
+        a, b, c = self.entry(x, self.radius if radius is None else radius)
         return self.backbone(a, b, c)
 
-    def logits(self, x, queries):
+    def logits(self, x, queries, radius=None):
         """x [B, 8, G, G], queries [Q, D] (unit length) -> logits [B, Q, G/4, G/4] and per-modality weights (a list of 3)."""
-        emb = self.embed(x)
+        emb = self.embed(x, radius)
         Q = queries.shape[0]
         scores, gates = [], []
         for m, (e, g) in enumerate(zip(emb, self.gates)):

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(__file__))
 from bpe import Tokenizer, read_corpus  # noqa: E402
 from data import CLASSES, Arrays, auroc, class_targets, sample_crop  # noqa: E402
-from model import STRIDE, ImageModel, TextModel  # noqa: E402
+from model import STRIDE, ImageModel, TextModel, radius_map  # noqa: E402
 
 KINDS = CLASSES + ["none"]
 CANONICAL = {"edge-burr": "edge burr", "edge-chip": "edge chip", "scratch": "scratch", "particle": "particle",
@@ -102,7 +102,7 @@ def main():
     defective = [k for k in range(len(train)) if train.present(k).any()]
     print("train: %d wafers (%d with defects); corpus: %d phrasings" % (len(train), len(defective), len(corpus)), flush=True)
 
-    image, text = ImageModel(), TextModel(len(tok.vocab), len(KINDS))
+    image, text = ImageModel(train.grid), TextModel(len(tok.vocab), len(KINDS))
     params = list(image.parameters()) + list(text.parameters())
     opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=1e-4)
     warm = max(1, min(200, a.steps // 10))
@@ -111,21 +111,24 @@ def main():
     t0 = time.time()
     history = []
     for step in range(1, a.steps + 1):
-        xs, ys = [], []
+        xs, ys, rs = [], [], []
         for j in range(a.batch):
-            near = j < a.batch // 2 and defective
-            k = defective[rng.integers(len(defective))] if near else int(rng.integers(len(train)))
-            x, y = sample_crop(rng, train, k, a.crop, STRIDE, near)
+            # half near defects, a quarter on the rim of any wafer, a quarter anywhere
+            where = "defect" if j < a.batch // 2 and defective else "rim" if j < 3 * a.batch // 4 else "any"
+            k = defective[rng.integers(len(defective))] if where == "defect" else int(rng.integers(len(train)))
+            x, y, origin = sample_crop(rng, train, k, a.crop, STRIDE, where)
             xs.append(x)
             ys.append(y)
+            rs.append(radius_map(a.crop, origin, train.grid)[0])
         x = torch.from_numpy(np.stack(xs))
         y = torch.from_numpy(np.stack(ys))
+        radius = torch.stack(rs)
         # one text forward for both jobs: the 8 class queries, then a batch of corpus lines of any kind
         kinds = list(range(len(CLASSES))) + [pyrng.randrange(len(KINDS)) for _ in range(a.text_batch)]
         ti = torch.stack([ids[KINDS[k]][pyrng.randrange(len(ids[KINDS[k]]))] for k in kinds])
         te = text.embed(ti)
         q = te[: len(CLASSES)]
-        logits, _ = image.logits(x, q)
+        logits, _ = image.logits(x, q, radius)
         cell = focal(logits, y)
         crop = F.binary_cross_entropy_with_logits(logits.amax((2, 3)), y.amax((2, 3)))
         single = y.sum(1) == 1
