@@ -1,0 +1,62 @@
+import type { Modality } from '../common/modality.js';
+import type { ModalityStatus } from '../fusion/result.js';
+import type { ReadSpec } from '../specs/read.js';
+import { regions, type MapGeometry } from './regions.js';
+import type { Finding, Verdict } from './result.js';
+
+/** A spec ready to judge with: how it was read, and its score threshold from calibration. */
+export interface JudgedSpec extends ReadSpec {
+  /** raw model score at which this spec's normalised score is 0.5 */
+  threshold: number;
+  /** size correction for the class, measured extent -> true extent (identity when absent) */
+  sizeFit?: { slope: number; offset: number };
+}
+
+/** Raw score -> normalised score with the threshold at 0.5 (as Anomalib reports them). */
+export function normalise(raw: number, threshold: number): number {
+  return raw <= threshold ? (0.5 * raw) / threshold : 0.5 + (0.5 * (raw - threshold)) / Math.max(1e-6, 1 - threshold);
+}
+
+export interface Judgement {
+  verdict: Verdict;
+  findings: Finding[];
+  reason: string | null;
+}
+
+/**
+ * The verdict of one wafer. A spec whose needed modality is missing or corrupt cannot be checked;
+ * a wafer is `pass` only when every spec was checked and none is violated, `fail` when any spec is
+ * violated (even if others could not be checked), `not-inspected` otherwise, with the reason.
+ */
+export function judge(specs: JudgedSpec[], scores: Float32Array | null, map: MapGeometry, modalities: Record<Modality, ModalityStatus>, problems: string[]): Judgement {
+  const unchecked: string[] = [];
+  const findings: Finding[] = [];
+  const cells = map.size * map.size;
+  specs.forEach((spec, j) => {
+    const lacking = spec.modalities.filter((m) => modalities[m] !== 'ok');
+    if (!scores || lacking.length) {
+      unchecked.push(`${spec.id} (${spec.kind}) needs ${lacking.length ? lacking.map((m) => `${m}, which is ${modalities[m]}`).join(' and ') : 'a fused wafer'}`);
+      return;
+    }
+    const normalised = new Float32Array(cells);
+    for (let k = 0; k < cells; k++) normalised[k] = normalise(scores[j * cells + k], spec.threshold);
+    const candidates = regions(normalised, map, 0.5)
+      .map((r) => ({ ...r, sizeMm: spec.sizeFit ? Math.max(0, spec.sizeFit.slope * r.sizeMm + spec.sizeFit.offset) : r.sizeMm }))
+      .filter((r) => {
+        if (spec.zone) {
+          const rad = Math.hypot(r.xMm, r.yMm);
+          if (rad < spec.zone.minRadiusMm || rad > spec.zone.maxRadiusMm) return false;
+        }
+        if (spec.size) return spec.size.inclusive ? r.sizeMm >= spec.size.mm : r.sizeMm > spec.size.mm;
+        return true;
+      });
+    const violated = spec.count ? (spec.count.inclusive ? candidates.length >= spec.count.count : candidates.length > spec.count.count) : candidates.length > 0;
+    if (!violated) return;
+    const round = (v: number, d: number): number => Math.round(v * 10 ** d) / 10 ** d;
+    for (const r of candidates) findings.push({ spec: spec.id, class: spec.kind, xMm: round(r.xMm, 1), yMm: round(r.yMm, 1), sizeMm: round(r.sizeMm, 1), score: round(r.score, 3) });
+  });
+  const why = [...problems, ...unchecked.map((u) => `cannot check spec ${u}`)];
+  if (findings.length) return { verdict: 'fail', findings, reason: why.length ? why.join('; ') : null };
+  if (unchecked.length) return { verdict: 'not-inspected', findings, reason: why.join('; ') };
+  return { verdict: 'pass', findings, reason: null };
+}

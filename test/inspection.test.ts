@@ -1,0 +1,72 @@
+import t from 'tap';
+import type { Modality } from '../src/common/modality.js';
+import type { ModalityStatus } from '../src/fusion/result.js';
+import { judge, normalise, type JudgedSpec } from '../src/inspection/judge.js';
+import { regions, type MapGeometry } from '../src/inspection/regions.js';
+
+const G: MapGeometry = { size: 64, cellMm: 5, x0: -160, y0: 160 };
+const OK: Record<Modality, ModalityStatus> = { visible: 'ok', infrared: 'ok', xray: 'ok' };
+
+/** A score map with rectangles of score v painted on cells (row, col, rows, cols). */
+function map(specs: number, paint: Array<[number, number, number, number, number, number]>): Float32Array {
+  const m = new Float32Array(specs * 64 * 64).fill(0.01);
+  for (const [s, r0, c0, h, w, v] of paint) for (let r = r0; r < r0 + h; r++) for (let c = c0; c < c0 + w; c++) m[s * 4096 + r * 64 + c] = v;
+  return m;
+}
+
+function spec(id: string, kind: string, extra: Partial<JudgedSpec> = {}): JudgedSpec {
+  return { id, text: id, kind, confidence: 1, nearest: [], modalities: ['visible'], query: new Float32Array(32), threshold: 0.4, ...extra };
+}
+
+t.test('regions: connected cells, centre in wafer mm, extent', async (t) => {
+  const m = map(1, [[0, 10, 20, 1, 6, 0.9], [0, 40, 40, 2, 2, 0.7]]);
+  const rs = regions(m, G, 0.5);
+  t.equal(rs.length, 2);
+  const line = rs[0];
+  t.equal(line.cells, 6);
+  t.ok(Math.abs(line.xMm - (-160 + 22.5 * 5 + 2.5)) < 1e-6 && Math.abs(line.yMm - (160 - 10.5 * 5)) < 1e-6, `centre (${line.xMm}, ${line.yMm})`);
+  t.equal(line.sizeMm, 30, 'six cells in a row: 25 mm between end centres plus one cell');
+  t.equal(rs[1].cells, 4);
+  t.ok(Math.abs(rs[1].sizeMm - (Math.hypot(5, 5) + 5)) < 1e-9);
+});
+
+t.test('normalised scores put the threshold at 0.5', async (t) => {
+  t.equal(normalise(0.4, 0.4), 0.5);
+  t.equal(normalise(0.2, 0.4), 0.25);
+  t.equal(normalise(1, 0.4), 1);
+  t.ok(normalise(0.41, 0.4) > 0.5);
+});
+
+t.test('size limits: a 10 mm scratch passes "longer than 20 mm", a 30 mm one fails', async (t) => {
+  const s = spec('long-scratch', 'scratch', { size: { mm: 20, inclusive: false, words: 'longer than 20 mm' } });
+  t.equal(judge([s], map(1, [[0, 30, 30, 1, 2, 0.9]]), G, OK, []).verdict, 'pass');
+  const fail = judge([s], map(1, [[0, 30, 30, 1, 6, 0.9]]), G, OK, []);
+  t.equal(fail.verdict, 'fail');
+  t.match(fail.findings, [{ spec: 'long-scratch', class: 'scratch', sizeMm: 30 }]);
+});
+
+t.test('zones and counts', async (t) => {
+  const centre = spec('centre', 'scratch', { zone: { minRadiusMm: 0, maxRadiusMm: 50, words: 'within 50 mm of the centre' } });
+  // a region near the centre (cell 32,32 is at (2.5, -2.5) mm) and one at the rim
+  t.equal(judge([centre], map(1, [[0, 3, 32, 1, 1, 0.9]]), G, OK, []).verdict, 'pass', 'outside the zone is not a violation');
+  t.equal(judge([centre], map(1, [[0, 32, 32, 1, 1, 0.9]]), G, OK, []).verdict, 'fail');
+  const many = spec('many', 'particle', { count: { count: 2, inclusive: false, words: 'more than 2' } });
+  t.equal(judge([many], map(1, [[0, 10, 10, 1, 1, 0.9], [0, 20, 20, 1, 1, 0.9]]), G, OK, []).verdict, 'pass');
+  const three = judge([many], map(1, [[0, 10, 10, 1, 1, 0.9], [0, 20, 20, 1, 1, 0.9], [0, 30, 30, 1, 1, 0.9]]), G, OK, []);
+  t.equal(three.verdict, 'fail');
+  t.equal(three.findings.length, 3);
+});
+
+t.test('a spec that cannot be checked never lets a wafer pass', async (t) => {
+  const hot = spec('hot', 'hotspot', { modalities: ['infrared'] });
+  const burr = spec('burr', 'edge-burr');
+  const missing: Record<Modality, ModalityStatus> = { ...OK, infrared: 'missing' };
+  const r = judge([burr, hot], map(2, []), G, missing, ['infrared: frame missing']);
+  t.equal(r.verdict, 'not-inspected');
+  t.match(r.reason, /cannot check spec hot \(hotspot\) needs infrared, which is missing/);
+  const f = judge([burr, hot], map(2, [[0, 5, 5, 1, 1, 0.95]]), G, missing, []);
+  t.equal(f.verdict, 'fail', 'a violation elsewhere still fails the wafer');
+  t.match(f.reason, /cannot check spec hot/);
+  t.equal(judge([burr], null, G, OK, ['line 7: not JSON']).verdict, 'not-inspected');
+  t.equal(judge([burr, hot], map(2, []), G, OK, []).verdict, 'pass');
+});
