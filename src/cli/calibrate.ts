@@ -4,6 +4,7 @@ import { PACKAGE_ROOT } from '../common/paths.js';
 import { syntheticCalibrationSource } from '../sim/calibration-source.js';
 import { calibrateStation } from '../station/produce.js';
 import { int } from './args.js';
+import { calibrateThresholdsCommand } from './calibrate-thresholds.js';
 
 export function calibrateCommand(): Command {
   const cmd = new Command('calibrate').description('measure a station: dark/flat fields and registration between modalities');
@@ -24,5 +25,6 @@ export function calibrateCommand(): Command {
       }
       process.stdout.write(`wrote ${out}/station.yaml\n`);
     });
+  cmd.addCommand(calibrateThresholdsCommand());
   return cmd;
 }

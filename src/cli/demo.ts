@@ -4,7 +4,7 @@ import { createLogger, ProblemCounter } from '../common/log.js';
 import { ConfigError, loadConfig, stationDir } from '../config/load.js';
 import { FusionStage } from '../fusion/stage.js';
 import { captureOptions } from '../service/capture-options.js';
-import { newStats, runLine } from '../service/line.js';
+import { fusedOnly, newStats, runLine } from '../service/line.js';
 import { StatusLine } from './status.js';
 
 export function demoCommand(): Command {
@@ -54,6 +54,7 @@ export function demoCommand(): Command {
           fusion,
           stats,
           maxInFlight: fusion.workers * 2,
+          next: fusedOnly,
           onWafer: (w) => {
             for (const p of w.problems) problems.note(p.split(':')[0], `${w.wafer}: ${p}`);
             fusion.recycle(w.tensor);

@@ -5,6 +5,8 @@ import { datasetCommand } from './dataset.js';
 import { demoCommand } from './demo.js';
 import { modelCommand } from './model.js';
 import { recordCommand } from './record.js';
+import { replayCommand } from './replay.js';
+import { specsCommand } from './specs.js';
 import { validateConfigCommand } from './validate-config.js';
 
 const program = new Command('wafer-inspect')
@@ -17,6 +19,8 @@ program.addCommand(calibrateCommand());
 program.addCommand(datasetCommand());
 program.addCommand(demoCommand());
 program.addCommand(modelCommand());
+program.addCommand(specsCommand());
+program.addCommand(replayCommand());
 
 program.parseAsync(process.argv).catch((e: Error) => {
   process.stderr.write(`wafer-inspect: ${e.message}\n`);

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { report, scoreDataset } from '../model/evaluate.js';
+import { report, scoreClasses } from '../model/evaluate.js';
 import { DEFAULT_MODEL, loadModel } from '../model/load.js';
 import { num } from './args.js';
 
@@ -19,8 +19,8 @@ export function modelCommand(): Command {
       const model = await loadModel(o.model, { size: 256, fieldMm: 320 }, { variant: o.variant === 'int8' ? 'image' : 'imageFloat' });
       try {
         const t0 = performance.now();
-        const test = await scoreDataset(model, o.data, (n) => n % 250 === 0 && process.stderr.write(`scored ${n} wafers\n`));
-        const tune = o.val ? await scoreDataset(model, o.val) : test;
+        const test = await scoreClasses(model, o.data, (n) => n % 250 === 0 && process.stderr.write(`scored ${n} wafers\n`));
+        const tune = o.val ? await scoreClasses(model, o.val) : test;
         const r = report(model.manifest.classes, test, tune, o.frr);
         const secs = (performance.now() - t0) / 1000;
         process.stdout.write(`${model.id} (${o.variant}) on ${test.length} wafers of ${o.data}; thresholds for ${(o.frr * 100).toFixed(2)}% false rejects on ${o.val ?? o.data}\n`);

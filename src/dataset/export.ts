@@ -5,7 +5,7 @@ import { MODALITIES } from '../common/modality.js';
 import { makeGrid, TENSOR_CHANNELS, type GridSpec } from '../fusion/grid.js';
 import { FusionStage } from '../fusion/stage.js';
 import { readLotMeta, readManifest } from '../lot/read.js';
-import { newStats, runLine } from '../service/line.js';
+import { fusedOnly, newStats, runLine } from '../service/line.js';
 import { SyntheticLine } from '../sim/line.js';
 import type { SimStationSpec } from '../sim/station.js';
 import type { Shape } from '../sim/shapes.js';
@@ -72,6 +72,7 @@ export async function exportDataset(o: DatasetOptions): Promise<DatasetIndex> {
       fusion,
       maxInFlight: fusion.workers * 2,
       stats: newStats(),
+      next: fusedOnly,
       onWafer: (w) => {
         if (!w.tensor) {
           index.skipped.push({ wafer: w.wafer, problems: w.problems });

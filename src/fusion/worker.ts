@@ -58,7 +58,8 @@ serveTasks<FrameSet, FusedWafer>(async (set) => {
   const tensor = any ? f.fuse(frames, set.geometry, new Float32Array(buffers.take(f.tensorLength * 4))) : null;
   const t2 = performance.now();
   for (const b of borrowed) buffers.release(b);
-  const result = fusedWafer(set, { modalities, problems: problems.sort(), tensor, timings: { decodeMs: t1 - t0, fuseMs: t2 - t1 } });
+  const ordered = Object.fromEntries(MODALITIES.map((m) => [m, modalities[m]])) as Record<Modality, ModalityStatus>;
+  const result = fusedWafer(set, { modalities: ordered, problems: problems.sort(), tensor, timings: { decodeMs: t1 - t0, fuseMs: t2 - t1 } });
   return { result, transfer: tensor ? [tensor.buffer as ArrayBuffer] : [] };
 }, {
   init,

@@ -2,6 +2,8 @@ import { open, readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { TENSOR_CHANNELS } from '../fusion/grid.js';
 import type { DatasetIndex } from '../dataset/export.js';
+import type { Queries } from './image.js';
+import type { LoadedModel } from './load.js';
 
 /** Dataset chunks (`wafer-inspect dataset` output) matching a prefix pattern with * in its last part, e.g. data/test-*. */
 export async function datasetPrefixes(pattern: string): Promise<string[]> {
@@ -43,4 +45,26 @@ export async function* readDataset(prefixes: string[]): AsyncGenerator<DatasetWa
       await fh.close();
     }
   }
+}
+
+/** Every wafer of dataset chunks scored against the queries, a few batches in flight at a time. */
+export async function scoreDataset(
+  model: LoadedModel,
+  queries: Queries,
+  pattern: string,
+  each: (w: { wafer: string; truth: DatasetWafer['truth']; scores: Float32Array }) => void,
+): Promise<number> {
+  let n = 0;
+  const pending: Array<Promise<void>> = [];
+  for await (const w of readDataset(await datasetPrefixes(pattern))) {
+    pending.push(
+      model.image.score(w.tensor, queries).then((r) => {
+        n++;
+        each({ wafer: w.wafer, truth: w.truth, scores: r.scores });
+      }),
+    );
+    if (pending.length >= model.image.options.maxBatch * 2) await Promise.all(pending.splice(0));
+  }
+  await Promise.all(pending);
+  return n;
 }

@@ -1,5 +1,5 @@
 import type { LoadedModel } from './load.js';
-import { datasetPrefixes, readDataset } from './dataset-reader.js';
+import { scoreDataset } from './dataset-reader.js';
 
 /** Area under the ROC curve by the rank-sum formula, ties sharing ranks. */
 export function auroc(scores: number[], labels: boolean[]): number {
@@ -26,33 +26,21 @@ export interface WaferScores {
 }
 
 /** Every wafer of the dataset chunks scored with each class's canonical query; the highest cell per class. */
-export async function scoreDataset(model: LoadedModel, pattern: string, onProgress?: (n: number) => void): Promise<WaferScores[]> {
+export async function scoreClasses(model: LoadedModel, pattern: string, onProgress?: (n: number) => void): Promise<WaferScores[]> {
   const classes = model.manifest.classes;
   const readings = await model.text.read(classes.map((c) => model.manifest.canonical[c]));
-  const D = model.manifest.embedding;
-  const queries = new Float32Array(classes.length * D);
-  readings.forEach((r, i) => queries.set(r.embedding, i * D));
-  model.image.setQueries(queries, classes.length);
+  const queries = model.image.queries(readings.map((r) => r.embedding));
   const cells = model.image.cells;
   const out: WaferScores[] = [];
-  const pending: Array<Promise<void>> = [];
-  for await (const w of readDataset(await datasetPrefixes(pattern))) {
-    const entry: WaferScores = { wafer: w.wafer, present: new Set(w.truth.map((d) => d.class)), max: [] };
-    out.push(entry);
-    pending.push(
-      model.image.score(w.tensor).then(({ scores }) => {
-        entry.max = classes.map((_, j) => {
-          let m = 0;
-          for (let k = j * cells; k < (j + 1) * cells; k++) if (scores[k] > m) m = scores[k];
-          return m;
-        });
-        onProgress?.(out.length);
-      }),
-    );
-    // keep a few batches in flight, not the whole set in memory
-    if (pending.length >= model.image.options.maxBatch * 2) await Promise.all(pending.splice(0));
-  }
-  await Promise.all(pending);
+  await scoreDataset(model, queries, pattern, (w) => {
+    const max = classes.map((_, j) => {
+      let m = 0;
+      for (let k = j * cells; k < (j + 1) * cells; k++) if (w.scores[k] > m) m = w.scores[k];
+      return m;
+    });
+    out.push({ wafer: w.wafer, present: new Set(w.truth.map((d) => d.class)), max });
+    onProgress?.(out.length);
+  });
   return out;
 }
 

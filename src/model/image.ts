@@ -10,22 +10,29 @@ export interface ImageOptions extends SessionOptions {
   variant: 'image' | 'imageFloat';
 }
 
+/** Spec embeddings to score against, [specs x embedding]; one object per recipe, compared by identity. */
+export interface Queries {
+  data: Float32Array;
+  specs: number;
+}
+
 interface Waiting {
   tensor: Float32Array;
+  queries: Queries;
   resolve: (r: { scores: Float32Array; tensor: Float32Array; batch: number; runMs: number }) => void;
   reject: (e: Error) => void;
 }
 
 /**
- * Scores fused wafers against the current queries. Batching is driven by load: a wafer that finds the
+ * Scores fused wafers against spec queries. Batching is driven by load: a wafer that finds the
  * model idle runs at once, alone; wafers that arrive while it is busy wait and go together in the
- * next batch (up to maxBatch). Nobody waits for a batch to fill.
+ * next batch (up to maxBatch, all with the same queries, so a recipe change never mixes). Nobody
+ * waits for a batch to fill.
  */
 export class ImageModelStage {
   private readonly pool: WorkerPool<ImageBatch, ImageScores>;
   private readonly queue: Waiting[] = [];
   private busy = false;
-  private queries: { data: Float32Array; specs: number } | null = null;
   readonly grid: number;
   readonly cells: number;
 
@@ -43,10 +50,15 @@ export class ImageModelStage {
     return this.pool.ready();
   }
 
-  /** The spec embeddings every following wafer is scored against, [specs x embedding]. */
-  setQueries(data: Float32Array, specs: number): void {
-    if (data.length !== specs * this.manifest.embedding) throw new Error(`queries: ${data.length} values for ${specs} specs of ${this.manifest.embedding}`);
-    this.queries = { data, specs };
+  /** Queries from spec embeddings, checked against the model's embedding size. */
+  queries(embeddings: Float32Array[]): Queries {
+    const D = this.manifest.embedding;
+    const data = new Float32Array(embeddings.length * D);
+    embeddings.forEach((e, i) => {
+      if (e.length !== D) throw new Error(`query ${i} has ${e.length} values, the model embeds in ${D}`);
+      data.set(e, i * D);
+    });
+    return { data, specs: embeddings.length };
   }
 
   get queued(): number {
@@ -54,21 +66,19 @@ export class ImageModelStage {
   }
 
   /** Scores [specs, grid, grid] for one fused tensor; the tensor is handed back with them for reuse. */
-  score(tensor: Float32Array): Promise<{ scores: Float32Array; tensor: Float32Array; batch: number; runMs: number }> {
+  score(tensor: Float32Array, queries: Queries): Promise<{ scores: Float32Array; tensor: Float32Array; batch: number; runMs: number }> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ tensor, resolve, reject });
+      this.queue.push({ tensor, queries, resolve, reject });
       this.pump();
     });
   }
 
   private pump(): void {
     if (this.busy || this.queue.length === 0) return;
-    const q = this.queries;
-    if (!q) {
-      for (const w of this.queue.splice(0)) w.reject(new Error('no specs to score against'));
-      return;
-    }
-    const batch = this.queue.splice(0, this.options.maxBatch);
+    const q = this.queue[0].queries;
+    let n = 1;
+    while (n < this.queue.length && n < this.options.maxBatch && this.queue[n].queries === q) n++;
+    const batch = this.queue.splice(0, n);
     this.busy = true;
     const tensors = batch.map((w) => w.tensor);
     this.pool

@@ -13,7 +13,7 @@ export interface LineStats {
   modalities: Record<Modality, { ok: number; missing: number; corrupt: number }>;
   decodeMs: RecentSamples;
   fuseMs: RecentSamples;
-  /** arrival at the appliance to fused, ms */
+  /** arrival at the appliance to the end of the last stage, ms */
   latencyMs: RecentSamples;
 }
 
@@ -30,23 +30,28 @@ export function newStats(): LineStats {
   };
 }
 
-export interface LineRun {
+export interface LineRun<T> {
   capture: CaptureDriver;
   fusion: FusionStage;
   /** wafers between capture and output at once; capture waits while it is full */
   maxInFlight: number;
-  /** every wafer, in capture order */
-  onWafer?: (w: FusedWafer) => void;
+  /** the work after fusion (inspection); it must settle every wafer it is given, with a result, never a rejection */
+  next: (w: FusedWafer) => Promise<T>;
+  /** every wafer's result, in capture order */
+  onWafer?: (out: T) => void;
   stats?: LineStats;
 }
 
+/** The line without a stage after fusion: fused wafers come out as they are. */
+export const fusedOnly = (w: FusedWafer): Promise<FusedWafer> => Promise.resolve(w);
+
 /**
- * Moves wafers from capture through fusion, several at a time, and hands them on in capture order.
- * A wafer whose fusion fails outright still comes out, with the reason, so none goes missing.
+ * Moves wafers from capture through fusion and the next stage, several at a time, and hands them on
+ * in capture order. A wafer whose fusion fails outright still goes on, with the reason, so none goes missing.
  */
-export async function runLine(run: LineRun): Promise<LineStats> {
+export async function runLine<T>(run: LineRun<T>): Promise<LineStats> {
   const stats = run.stats ?? newStats();
-  const done = new Map<number, FusedWafer>();
+  const done = new Map<number, T>();
   let nextOut = -1;
   let inFlight = 0;
   let wake: (() => void) | null = null;
@@ -63,11 +68,13 @@ export async function runLine(run: LineRun): Promise<LineStats> {
     if (!w.tensor || MODALITIES.some((m) => w.modalities[m] !== 'ok') || w.problems.length > 0) stats.incomplete++;
     stats.decodeMs.add(w.timings.decodeMs);
     stats.fuseMs.add(w.timings.fuseMs);
-    stats.latencyMs.add(Date.now() - w.arrivedAt);
-    done.set(w.seq, w);
-    inFlight--;
-    emit();
-    wake?.();
+    void run.next(w).then((out) => {
+      stats.latencyMs.add(Date.now() - w.arrivedAt);
+      done.set(w.seq, out);
+      inFlight--;
+      emit();
+      wake?.();
+    });
   };
   for await (const set of run.capture.frames()) {
     if (nextOut < 0) nextOut = set.seq;

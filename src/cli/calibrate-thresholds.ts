@@ -1,0 +1,63 @@
+import { Command } from 'commander';
+import { ThresholdCalibration, type CalibratedSpec } from '../inspection/calibrate.js';
+import { forEachScored } from '../inspection/scored.js';
+import { scoreMap } from '../inspection/inspector.js';
+import { loadModel } from '../model/load.js';
+import { defaultReadOptions, readRecipe } from '../specs/read.js';
+import { loadRecipe } from '../specs/recipe.js';
+import { readThresholds, writeThresholds } from '../specs/thresholds.js';
+import { GRID, rate, thresholdsPath, withInspectOptions, type InspectOptions } from './inspect-options.js';
+
+export function calibrateThresholdsCommand(): Command {
+  return withInspectOptions(
+    new Command('thresholds')
+      .description("pick each spec's score threshold for a target false-reject rate on known-good wafers, and write the station's thresholds file")
+      .requiredOption('--good <source>', 'known-good wafers: a recorded lot folder, or dataset chunks (e.g. data/good-*); wafers with defects in their truth are used as --defects')
+      .option('--defects <source>', 'wafers with known defects, to report recall at the chosen thresholds and fit sizes')
+      .option('--target-frr <rate>', 'false-reject rate on good wafers, for all specs together', rate, 0.003)
+      .option('--recipe <file>', "also calibrate this recipe's own spec texts (every class's canonical query is always calibrated)")
+      .option('--out <file>', 'thresholds file to write (default: the station\'s)'),
+  ).action(async (o: InspectOptions & { good: string; defects?: string; targetFrr: number; recipe?: string; out?: string }) => {
+    const model = await loadModel(o.model, GRID);
+    try {
+      const classes = model.manifest.classes;
+      const specs: CalibratedSpec[] = classes.map((c) => ({ text: model.manifest.canonical[c], kind: c }));
+      if (o.recipe) {
+        const { specs: read, rejected } = await readRecipe(await loadRecipe(o.recipe), model.text, defaultReadOptions(model.manifest.canonical));
+        for (const r of rejected) process.stderr.write(`spec ${r.id} left out: ${r.reason}\n`);
+        for (const s of read) if (!specs.some((x) => x.text === s.text)) specs.push({ text: s.text, kind: s.kind, ...(s.zone ? { zone: s.zone } : {}) });
+      }
+      const readings = await model.text.read(specs.map((s) => s.text));
+      const queries = model.image.queries(readings.map((r) => r.embedding));
+      const cal = new ThresholdCalibration(specs, scoreMap(model.manifest));
+      const fusion = { stationDir: o.station, grid: GRID };
+      const good = await forEachScored(o.good, model, queries, fusion, (w) => cal.add(w));
+      const bad = o.defects ? await forEachScored(o.defects, model, queries, fusion, (w) => cal.add(w)) : { scored: 0, unusable: 0 };
+      const r = cal.result(o.targetFrr);
+      process.stdout.write(`${model.id}: ${r.goodWafers} good wafers${good.unusable + bad.unusable ? `, ${good.unusable + bad.unusable} unusable` : ''}; target ${(o.targetFrr * 100).toFixed(2)}% false rejects over ${specs.length} specs\n`);
+      for (const s of r.specs) {
+        process.stdout.write(
+          `  ${s.kind.padEnd(10)} "${s.text}": threshold ${s.threshold.toFixed(4)} (highest good ${s.goodMax.toFixed(4)})${s.recall === null ? '' : `, recall ${(s.recall * 100).toFixed(1)}%`}${s.measurableFrr ? '' : `, below 1/${r.goodWafers}: not measurable, highest good score used`}\n`,
+        );
+      }
+      const path = o.out ?? thresholdsPath(o);
+      const file = await readThresholds(path);
+      const kinds = Object.fromEntries(
+        classes.map((c, j) => [c, { threshold: round(r.specs[j].threshold), ...(r.sizeFits[c] ? { sizeFit: { slope: r.sizeFits[c].slope, offset: r.sizeFits[c].offset } } : {}) }]),
+      );
+      file.producedBy = `wafer-inspect calibrate thresholds --good ${o.good}${o.defects ? ` --defects ${o.defects}` : ''} --target-frr ${o.targetFrr}${o.recipe ? ` --recipe ${o.recipe}` : ''}`;
+      file.models[model.id] = {
+        targetFalseRejectRate: o.targetFrr,
+        goodWafers: r.goodWafers,
+        kinds,
+        specs: r.specs.slice(classes.length).map((s) => ({ text: s.text, threshold: round(s.threshold) })),
+      };
+      await writeThresholds(path, file);
+      process.stdout.write(`wrote ${path}\n`);
+    } finally {
+      await model.close();
+    }
+  });
+}
+
+const round = (v: number): number => Math.round(v * 1e5) / 1e5;

@@ -1,0 +1,114 @@
+import type { TruthDefect } from '../common/defects.js';
+import type { Zone } from '../specs/limits.js';
+import { normalise } from './judge.js';
+import { regions, type MapGeometry } from './regions.js';
+
+/** What calibration needs of a spec: its words, its class, and where it applies. */
+export interface CalibratedSpec {
+  text: string;
+  kind: string;
+  zone?: Zone;
+}
+
+export interface ScoredWafer {
+  wafer: string;
+  truth?: TruthDefect[];
+  /** raw scores, [specs x cells] in the order of the specs being calibrated */
+  scores: Float32Array;
+}
+
+function inZone(zone: Zone | undefined, x: number, y: number): boolean {
+  if (!zone) return true;
+  const r = Math.hypot(x, y);
+  return r >= zone.minRadiusMm && r <= zone.maxRadiusMm;
+}
+
+/**
+ * Score thresholds for a target false-reject rate on known-good wafers, the way Anomalib sets its
+ * operating point: per spec, the highest score each good wafer reaches in the spec's zone; the
+ * threshold is the quantile that lets the wafer-level target through across all specs together
+ * (each spec gets target / specs). With N good wafers no rate below 1/N can be measured; then the
+ * highest good score is the threshold and the report says so.
+ */
+export class ThresholdCalibration {
+  private readonly goodMax: number[][];
+  private readonly defectMax: Array<Array<{ score: number; present: boolean }>>;
+  private readonly sizes: Record<string, Array<[number, number]>> = {};
+
+  constructor(
+    readonly specs: CalibratedSpec[],
+    readonly map: MapGeometry,
+  ) {
+    this.goodMax = specs.map(() => []);
+    this.defectMax = specs.map(() => []);
+  }
+
+  private maxInZone(w: ScoredWafer, j: number): number {
+    const N = this.map.size;
+    const cells = N * N;
+    let m = 0;
+    for (let k = 0; k < cells; k++) {
+      const v = w.scores[j * cells + k];
+      if (v <= m) continue;
+      const x = this.map.x0 + ((k % N) + 0.5) * this.map.cellMm;
+      const y = this.map.y0 - (Math.floor(k / N) + 0.5) * this.map.cellMm;
+      if (inZone(this.specs[j].zone, x, y)) m = v;
+    }
+    return m;
+  }
+
+  add(w: ScoredWafer): void {
+    const truth = w.truth ?? [];
+    this.specs.forEach((s, j) => {
+      const m = this.maxInZone(w, j);
+      if (truth.length === 0) this.goodMax[j].push(m);
+      else this.defectMax[j].push({ score: m, present: truth.some((d) => d.class === s.kind && inZone(s.zone, d.xMm, d.yMm)) });
+    });
+    // size fit: wafers with one defect, the region of its class's spec that holds it
+    if (truth.length === 1) {
+      const d = truth[0];
+      const j = this.specs.findIndex((s) => s.kind === d.class && !s.zone);
+      if (j >= 0) this.pendingSizes.push({ j, d, scores: w.scores });
+    }
+  }
+
+  private readonly pendingSizes: Array<{ j: number; d: TruthDefect; scores: Float32Array }> = [];
+
+  result(targetFrr: number): {
+    specs: Array<{ text: string; kind: string; threshold: number; goodMax: number; recall: number | null; measurableFrr: boolean }>;
+    sizeFits: Record<string, { slope: number; offset: number; samples: number }>;
+    goodWafers: number;
+  } {
+    const per = targetFrr / this.specs.length;
+    const out = this.specs.map((s, j) => {
+      const good = [...this.goodMax[j]].sort((a, b) => a - b);
+      const n = good.length;
+      if (n === 0) throw new Error('no good wafers to calibrate on');
+      const measurable = n * per >= 1;
+      const threshold = measurable ? good[Math.min(n - 1, Math.ceil(n * (1 - per)) - 1)] : good[n - 1];
+      const pos = this.defectMax[j].filter((x) => x.present);
+      const recall = pos.length ? pos.filter((x) => x.score > threshold).length / pos.length : null;
+      return { text: s.text, kind: s.kind, threshold: Math.min(0.999, Math.max(threshold, 1e-4)), goodMax: good[n - 1], recall, measurableFrr: measurable };
+    });
+    const pairs: Record<string, Array<[number, number]>> = {};
+    for (const { j, d, scores } of this.pendingSizes) {
+      const t = out[j].threshold;
+      const cells = this.map.size * this.map.size;
+      const norm = new Float32Array(cells);
+      for (let k = 0; k < cells; k++) norm[k] = normalise(scores[j * cells + k], t);
+      const near = regions(norm, this.map, 0.5).find((r) => Math.hypot(r.xMm - d.xMm, r.yMm - d.yMm) <= d.sizeMm / 2 + 7.5);
+      if (near) (pairs[d.class] ??= []).push([near.sizeMm, d.sizeMm]);
+    }
+    const sizeFits: Record<string, { slope: number; offset: number; samples: number }> = {};
+    for (const [cls, ps] of Object.entries(pairs)) {
+      if (ps.length < 10) continue;
+      const mx = ps.reduce((a, p) => a + p[0], 0) / ps.length;
+      const my = ps.reduce((a, p) => a + p[1], 0) / ps.length;
+      const sxx = ps.reduce((a, p) => a + (p[0] - mx) ** 2, 0);
+      const sxy = ps.reduce((a, p) => a + (p[0] - mx) * (p[1] - my), 0);
+      const slope = sxx > 0 ? sxy / sxx : 1;
+      sizeFits[cls] = { slope: Math.round(slope * 1000) / 1000, offset: Math.round((my - slope * mx) * 100) / 100, samples: ps.length };
+    }
+    return { specs: out, sizeFits, goodWafers: this.goodMax[0]?.length ?? 0 };
+  }
+}

@@ -1,0 +1,98 @@
+import { median } from '../common/percentiles.js';
+import type { TruthDefect } from '../common/defects.js';
+import type { InspectedWafer } from './inspector.js';
+import type { JudgedSpec } from './judge.js';
+
+/**
+ * How a replay's verdicts compare with the lot's truth. A truth defect counts for a spec when it is of
+ * the spec's class and breaks the spec's size and zone limits; it is found when a finding of that
+ * spec lies within reach of it (its half size plus 7.5 mm, a cell and a half of the score map).
+ */
+export interface ClassScore {
+  positives: number;
+  found: number;
+  recall: number;
+}
+
+export interface ReplayScore {
+  /** wafers with truth (labelled), and of them those with no defect at all */
+  labelled: number;
+  good: number;
+  /** good wafers that failed, of the good wafers that were inspected */
+  falseRejects: number;
+  falseRejectRate: number;
+  /** wafers with at least one defect that breaks a spec, and of them those that failed */
+  shouldFail: number;
+  failed: number;
+  waferRecall: number;
+  perClass: Record<string, ClassScore>;
+  /** distance between a found defect's truth and its finding, mm */
+  localisationMedianMm: number;
+  notInspected: number;
+}
+
+export function breaks(spec: JudgedSpec, d: TruthDefect): boolean {
+  if (d.class !== spec.kind) return false;
+  if (spec.zone) {
+    const r = Math.hypot(d.xMm, d.yMm);
+    if (r < spec.zone.minRadiusMm || r > spec.zone.maxRadiusMm) return false;
+  }
+  if (spec.size) return spec.size.inclusive ? d.sizeMm >= spec.size.mm : d.sizeMm > spec.size.mm;
+  return true;
+}
+
+export function scoreReplay(items: InspectedWafer[], specs: JudgedSpec[]): ReplayScore {
+  const perClass: Record<string, ClassScore> = {};
+  const distances: number[] = [];
+  let labelled = 0;
+  let good = 0;
+  let goodInspected = 0;
+  let falseRejects = 0;
+  let shouldFail = 0;
+  let failed = 0;
+  let notInspected = 0;
+  for (const { record, truth } of items) {
+    if (record.verdict === 'not-inspected') notInspected++;
+    if (!truth) continue;
+    labelled++;
+    if (truth.length === 0) {
+      good++;
+      if (record.verdict !== 'not-inspected') goodInspected++;
+      if (record.verdict === 'fail') falseRejects++;
+      continue;
+    }
+    let breaking = false;
+    for (const d of truth) {
+      for (const spec of specs) {
+        if (spec.count || !breaks(spec, d)) continue;
+        breaking = true;
+        const c = (perClass[d.class] ??= { positives: 0, found: 0, recall: 0 });
+        c.positives++;
+        const reach = d.sizeMm / 2 + 7.5;
+        const hits = record.findings.filter((f) => f.spec === spec.id).map((f) => Math.hypot(f.xMm - d.xMm, f.yMm - d.yMm));
+        const nearest = Math.min(Infinity, ...hits);
+        if (nearest <= reach) {
+          c.found++;
+          distances.push(nearest);
+        }
+      }
+    }
+    if (breaking && record.verdict !== 'not-inspected') {
+      shouldFail++;
+      if (record.verdict === 'fail') failed++;
+    }
+  }
+  for (const c of Object.values(perClass)) c.recall = c.positives ? c.found / c.positives : NaN;
+  return {
+    labelled,
+    good,
+    falseRejects,
+    falseRejectRate: goodInspected ? falseRejects / goodInspected : NaN,
+    shouldFail,
+    failed,
+    waferRecall: shouldFail ? failed / shouldFail : NaN,
+    perClass,
+    localisationMedianMm: distances.length ? median(distances) : NaN,
+    notInspected,
+  };
+}

@@ -1,0 +1,42 @@
+import type { LoadedModel } from '../model/load.js';
+import { defaultReadOptions, readRecipe, type ReadSpec, type SpecRejection } from '../specs/read.js';
+import type { Recipe } from '../specs/recipe.js';
+import { lookup, type ModelThresholds } from '../specs/thresholds.js';
+import type { JudgedSpec } from './judge.js';
+
+export interface PreparedSpecs {
+  specs: JudgedSpec[];
+  rejected: SpecRejection[];
+  /** where each spec's threshold came from: its own text's calibration or its class's */
+  thresholdFrom: Record<string, 'spec' | 'class'>;
+}
+
+/** A recipe read by the model's text side and given its calibrated thresholds: what a run judges with. */
+export async function prepareSpecs(recipe: Recipe, model: LoadedModel, thresholds: ModelThresholds): Promise<PreparedSpecs> {
+  const { specs, rejected } = await readRecipe(recipe, model.text, defaultReadOptions(model.manifest.canonical));
+  const judged: JudgedSpec[] = [];
+  const thresholdFrom: Record<string, 'spec' | 'class'> = {};
+  for (const s of specs as ReadSpec[]) {
+    const t = lookup(thresholds, s.text, s.kind);
+    if (!t) {
+      rejected.push({ id: s.id, text: s.text, reason: `no threshold calibrated for class ${s.kind}; run wafer-inspect calibrate thresholds` });
+      continue;
+    }
+    judged.push({ ...s, threshold: t.threshold, ...(t.sizeFit ? { sizeFit: t.sizeFit } : {}) });
+    thresholdFrom[s.id] = t.from;
+  }
+  return { specs: judged, rejected, thresholdFrom };
+}
+
+/** One spec as the user should see it before running. */
+export function explain(s: JudgedSpec, from: 'spec' | 'class' | undefined): string {
+  const parts = [
+    `${s.id}: "${s.text}"`,
+    `  kind       ${s.kind} (${(s.confidence * 100).toFixed(0)}%${s.nearest.length > 1 ? `; then ${s.nearest.slice(1).map((n) => `${n.kind} ${(n.probability * 100).toFixed(0)}%`).join(', ')}` : ''})`,
+    `  limit      ${s.size ? `size ${s.size.inclusive ? '>=' : '>'} ${s.size.mm} mm (from "${s.size.words}")` : s.count ? `count ${s.count.inclusive ? '>=' : '>'} ${s.count.count} (from "${s.count.words}")` : 'any size'}`,
+    `  zone       ${s.zone ? `radius ${s.zone.minRadiusMm}–${s.zone.maxRadiusMm} mm (from "${s.zone.words}")` : 'whole wafer'}`,
+    `  threshold  ${s.threshold.toFixed(4)} raw score (${from === 'spec' ? "calibrated for this spec's text" : 'calibrated for its class'})`,
+    `  needs      ${s.modalities.join(', ')}`,
+  ];
+  return parts.join('\n');
+}

@@ -1,0 +1,72 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { parse, stringify } from 'yaml';
+import { z } from 'zod';
+import { formatIssues } from '../common/issues.js';
+
+/**
+ * A station's score thresholds, per model (scores of different models are not comparable): for each
+ * spec text calibrated with a recipe, and for each class (its canonical query) as the fallback for
+ * specs worded differently. A class entry may carry a size fit (measured extent -> true extent).
+ */
+const entry = z.object({
+  threshold: z.number().min(0).max(1),
+  sizeFit: z.object({ slope: z.number(), offset: z.number() }).optional(),
+});
+
+export const thresholdsSchema = z.object({
+  producedBy: z.string().optional(),
+  models: z.record(
+    z.string(),
+    z.object({
+      targetFalseRejectRate: z.number(),
+      goodWafers: z.number().int(),
+      kinds: z.record(z.string(), entry),
+      specs: z.array(entry.extend({ text: z.string() })).default([]),
+    }),
+  ),
+});
+export type Thresholds = z.infer<typeof thresholdsSchema>;
+export type ModelThresholds = Thresholds['models'][string];
+
+export class ThresholdsError extends Error {
+  override name = 'ThresholdsError';
+}
+
+export async function readThresholds(path: string): Promise<Thresholds> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { models: {} };
+    throw new ThresholdsError(`${path}: ${(e as Error).message}`);
+  }
+  const r = thresholdsSchema.safeParse(parse(text) ?? {}, { reportInput: true });
+  if (!r.success) throw new ThresholdsError(`${path}: ${formatIssues(r.error.issues).join('; ')}`);
+  return r.data;
+}
+
+export async function writeThresholds(path: string, t: Thresholds): Promise<void> {
+  const header = t.producedBy ? `# Score thresholds per model, written by: ${t.producedBy}\n` : '';
+  await writeFile(path, header + stringify(t, { lineWidth: 0 }));
+}
+
+/** The thresholds for a model, or an error that says how to make them. */
+export function forModel(t: Thresholds, model: string, path: string): ModelThresholds {
+  const m = t.models[model];
+  if (!m) {
+    const have = Object.keys(t.models);
+    throw new ThresholdsError(
+      `${path} has no thresholds for model ${model}${have.length ? ` (it has ${have.join(', ')})` : ''}; run wafer-inspect calibrate thresholds for this model`,
+    );
+  }
+  return m;
+}
+
+/** A spec's threshold: its own text's when calibrated, else its class's. */
+export function lookup(m: ModelThresholds, text: string, kind: string): { threshold: number; sizeFit?: { slope: number; offset: number }; from: 'spec' | 'class' } | undefined {
+  const k = m.kinds[kind];
+  const s = m.specs.find((x) => x.text === text);
+  if (s) return { threshold: s.threshold, sizeFit: k?.sizeFit, from: 'spec' };
+  if (k) return { threshold: k.threshold, sizeFit: k.sizeFit, from: 'class' };
+  return undefined;
+}
