@@ -16,7 +16,7 @@ import { median } from '../src/common/percentiles.js';
 import { PACKAGE_ROOT } from '../src/common/paths.js';
 import type { FusedWafer } from '../src/fusion/result.js';
 import { FusionStage } from '../src/fusion/stage.js';
-import { newStats, runLine } from '../src/service/line.js';
+import { fusedOnly, newStats, runLine } from '../src/service/line.js';
 import { recordSynthetic } from '../src/sim/record.js';
 
 const { values: a } = parseArgs({
@@ -47,9 +47,9 @@ async function measure(makeCapture: (n: number) => CaptureDriver): Promise<RunFi
   try {
     // warm-up: worker start, station load, geometry tables, JIT
     const onWafer = (w: FusedWafer): void => fusion.recycle(w.tensor);
-    await runLine({ capture: makeCapture(workers * 8), fusion, maxInFlight: workers * 2, onWafer });
+    await runLine({ capture: makeCapture(workers * 8), fusion, maxInFlight: workers * 2, next: fusedOnly, onWafer });
     const stats = newStats();
-    await runLine({ capture: makeCapture(wafers), fusion, maxInFlight: workers * 2, stats, onWafer });
+    await runLine({ capture: makeCapture(wafers), fusion, maxInFlight: workers * 2, stats, next: fusedOnly, onWafer });
     const secs = (performance.now() - stats.startedAt) / 1000;
     if (stats.incomplete > 0) throw new Error(`${stats.incomplete} wafers incomplete in a benchmark run`);
     return { wafersPerS: stats.wafersOut / secs, decodeMs: stats.decodeMs.quantile(0.5), fuseMs: stats.fuseMs.quantile(0.5), latencyP50Ms: stats.latencyMs.quantile(0.5) };

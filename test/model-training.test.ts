@@ -30,9 +30,9 @@ t.test('record -> dataset -> train -> export -> load in onnxruntime-node', async
   const [reading] = await model.text.read(['any void larger than 1.5 mm']);
   t.equal(reading.embedding.length, model.manifest.embedding);
   t.ok(Math.abs(Object.values(reading.kinds).reduce((a, b) => a + b) - 1) < 1e-4, 'kind probabilities sum to 1');
-  model.image.setQueries(reading.embedding, 1);
+  const queries = model.image.queries([reading.embedding]);
   for await (const w of readDataset(await datasetPrefixes(join(dir, 'train-*')))) {
-    const { scores } = await model.image.score(w.tensor);
+    const { scores } = await model.image.score(w.tensor, queries);
     t.equal(scores.length, (64 / model.manifest.outputStride) ** 2, 'one score per output cell');
     t.ok(scores.every((s) => s >= 0 && s <= 1));
     break;

@@ -52,13 +52,16 @@ def class_targets(bits, stride):
     return planes.reshape(len(CLASSES), g, stride, g, stride).max(axis=(2, 4))
 
 
-def sample_crop(rng, arrays, k, size, stride, where):
+def sample_crop(rng, arrays, k, size, stride, where, cls=None):
     """A size x size crop (aligned to the output stride) of wafer k, and its top-left cell.
-    where: 'defect' centres it near a defect cell (if the wafer has one), 'rim' on the wafer's rim
-    (where the edge classes live and most false alarms would), anything else anywhere."""
+    where: 'defect' centres it near a cell of class index cls (any class when None), 'rim' on the
+    wafer's rim (where the edge classes live and most false alarms would), anything else anywhere."""
     g = arrays.grid
     b = arrays.bits(k)
-    ys, xs = np.nonzero(b) if where == "defect" else ((), ())
+    if where == "defect":
+        ys, xs = np.nonzero((b >> cls) & 1 if cls is not None else b)
+    else:
+        ys, xs = (), ()
     if len(ys):
         j = rng.integers(len(ys))
         cy, cx = ys[j] + rng.integers(-size // 3, size // 3 + 1), xs[j] + rng.integers(-size // 3, size // 3 + 1)

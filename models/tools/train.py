@@ -100,6 +100,10 @@ def main():
     train = Arrays(prefixes(a.train))
     val = Arrays(prefixes(a.val)) if a.val else None
     defective = [k for k in range(len(train)) if train.present(k).any()]
+    # defect crops are balanced over classes: a thin burr along the rim gets as much training as a
+    # stain that covers a hundred cells
+    having = [[k for k in defective if train.present(k)[j]] for j in range(len(CLASSES))]
+    having = [(j, ks) for j, ks in enumerate(having) if ks]
     print("train: %d wafers (%d with defects); corpus: %d phrasings" % (len(train), len(defective), len(corpus)), flush=True)
 
     image, text = ImageModel(train.grid), TextModel(len(tok.vocab), len(KINDS))
@@ -114,9 +118,14 @@ def main():
         xs, ys, rs = [], [], []
         for j in range(a.batch):
             # half near defects, a quarter on the rim of any wafer, a quarter anywhere
-            where = "defect" if j < a.batch // 2 and defective else "rim" if j < 3 * a.batch // 4 else "any"
-            k = defective[rng.integers(len(defective))] if where == "defect" else int(rng.integers(len(train)))
-            x, y, origin = sample_crop(rng, train, k, a.crop, STRIDE, where)
+            where = "defect" if j < a.batch // 2 and having else "rim" if j < 3 * a.batch // 4 else "any"
+            cls = None
+            if where == "defect":
+                cls, ks = having[rng.integers(len(having))]
+                k = ks[rng.integers(len(ks))]
+            else:
+                k = int(rng.integers(len(train)))
+            x, y, origin = sample_crop(rng, train, k, a.crop, STRIDE, where, cls)
             xs.append(x)
             ys.append(y)
             rs.append(radius_map(a.crop, origin, train.grid)[0])
