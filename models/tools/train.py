@@ -2,14 +2,16 @@
 
     /usr/bin/python3 models/tools/train.py --train 'data/train-*' --val 'data/val-*' --steps 4000 --out models/build/model.pt
 
-Each step: crops of training wafers (half centred on a defect), one random corpus phrasing per class
-as the queries, and a batch of corpus lines for the text side. Losses:
+Each step: crops of training wafers (half centred on a defect, balanced over classes; a quarter on
+the rim), and a batch of corpus lines for the text side. Losses:
   - per cell and class: focal binary cross-entropy of the query's score against the class mask;
   - per crop and class: the highest cell score against whether the class is in the crop;
   - contrastive, image to text: at cells holding one class, the cell's scores over the 8 class
     queries, as a softmax, against that class;
   - contrastive, text to kind: each phrasing's embedding against the kind prototypes (8 classes and
-    'none'), as a softmax.
+    'none'), as a softmax, plus its cosine distance to its own prototype.
+The image is queried with the class prototypes (and in a share of steps with random phrasings), so
+the image side learns a stable query per class and the text side learns to land on it.
 """
 import argparse
 import glob
@@ -85,6 +87,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--text-batch", type=int, default=40)
+    ap.add_argument("--phrase-queries", type=float, default=0.25, help="share of steps that query the image with phrasings instead of prototypes")
+    ap.add_argument("--classes", help="comma-separated classes to centre defect crops on (default: all)")
     ap.add_argument("--val-every", type=int, default=1000)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
@@ -103,7 +107,7 @@ def main():
     # defect crops are balanced over classes: a thin burr along the rim gets as much training as a
     # stain that covers a hundred cells
     having = [[k for k in defective if train.present(k)[j]] for j in range(len(CLASSES))]
-    having = [(j, ks) for j, ks in enumerate(having) if ks]
+    having = [(j, ks) for j, ks in enumerate(having) if ks and (not a.classes or CLASSES[j] in a.classes.split(","))]
     print("train: %d wafers (%d with defects); corpus: %d phrasings" % (len(train), len(defective), len(corpus)), flush=True)
 
     image, text = ImageModel(train.grid), TextModel(len(tok.vocab), len(KINDS))
@@ -132,17 +136,24 @@ def main():
         x = torch.from_numpy(np.stack(xs))
         y = torch.from_numpy(np.stack(ys))
         radius = torch.stack(rs)
-        # one text forward for both jobs: the 8 class queries, then a batch of corpus lines of any kind
-        kinds = list(range(len(CLASSES))) + [pyrng.randrange(len(KINDS)) for _ in range(a.text_batch)]
+        # the image is queried with the class prototypes, the points the text side aligns every phrasing
+        # of a class to; a share of steps uses real phrasings, so the image side also tolerates their spread
+        kinds = [pyrng.randrange(len(KINDS)) for _ in range(a.text_batch)]
         ti = torch.stack([ids[KINDS[k]][pyrng.randrange(len(ids[KINDS[k]]))] for k in kinds])
         te = text.embed(ti)
-        q = te[: len(CLASSES)]
+        protos = F.normalize(text.prototypes, dim=-1)
+        if pyrng.random() < a.phrase_queries:
+            q = text.embed(torch.stack([ids[c][pyrng.randrange(len(ids[c]))] for c in CLASSES]))
+        else:
+            q = protos[: len(CLASSES)]
         logits, _ = image.logits(x, q, radius)
         cell = focal(logits, y)
         crop = F.binary_cross_entropy_with_logits(logits.amax((2, 3)), y.amax((2, 3)))
         single = y.sum(1) == 1
         contrast = F.cross_entropy(logits.permute(0, 2, 3, 1)[single], y.argmax(1)[single]) if single.any() else logits.sum() * 0
-        tl = F.cross_entropy(text.kind_logits(te), torch.tensor(kinds))
+        kt = torch.tensor(kinds)
+        # text to kind: a softmax over the prototypes, and each phrasing pulled onto its prototype
+        tl = F.cross_entropy(text.kind_logits(te), kt) + (1 - (te * protos[kt]).sum(-1)).mean()
         loss = cell + 0.5 * crop + 0.5 * contrast + 0.5 * tl
         opt.zero_grad()
         loss.backward()
