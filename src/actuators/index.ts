@@ -3,8 +3,12 @@ import type { Actuator } from './actuator.js';
 import { ModbusActuator, type ModbusActuatorOptions } from './modbus.js';
 import { connectRtu } from './modbus-rtu.js';
 import { connectTcp } from './modbus-tcp.js';
+import { MqttActuator } from './mqtt.js';
 
-export type ActuatorOptions = Omit<ModbusActuatorOptions, 'connect'>;
+export type ActuatorOptions = Omit<ModbusActuatorOptions, 'connect'> & {
+  /** MQTT profiles: the broker (profiles name only topics); default mqtt://127.0.0.1:1883 */
+  brokerUrl?: string;
+};
 
 /** The actuator for a profile's transport. */
 export function createActuator(profile: HardwareProfile, opts: ActuatorOptions): Actuator {
@@ -15,6 +19,6 @@ export function createActuator(profile: HardwareProfile, opts: ActuatorOptions):
     case 'modbus-rtu':
       return new ModbusActuator(profile, { ...opts, connect: () => connectRtu(t) });
     case 'mqtt':
-      throw new Error(`${profile.id}: the MQTT actuator is not implemented yet`);
+      return new MqttActuator(profile, opts);
   }
 }

@@ -28,6 +28,11 @@ export interface LineOptions {
   /** allocate frames in SharedArrayBuffers so worker threads read them without a copy */
   shared?: boolean;
   station?: SimStationSpec;
+  /**
+   * When given, decides what each wafer carries instead of defectRate and classWeights (a process
+   * model driving the line, src/sim/process.ts). A function: not for recordings rendered in workers.
+   */
+  defectsFor?: (index: number) => DefectRequest[];
 }
 
 export const DEFAULT_LINE: LineOptions = { seed: 1, defectRate: 0.3, maxDefects: 3, poolSize: 0 };
@@ -73,7 +78,7 @@ export class SyntheticLine {
     const seed = hash32(o.seed, index, 0x5eed);
     const rng = new Rng(seed);
     const lookKey = o.poolSize > 0 ? rng.int(o.poolSize) : index;
-    let list = defects;
+    let list = defects ?? o.defectsFor?.(index);
     if (!list) {
       list = [];
       if (rng.next() < o.defectRate) {
