@@ -22,10 +22,10 @@ t.test('bad settings are refused with the key and the reason', async (t) => {
   t.match(problems({ username: 'wi', password: 'x', passwordEnv: 'MQTT_PASSWORD' }), [/^passwordEnv: give password or passwordEnv, not both/]);
   t.match(problems({ passwordEnv: 'MQTT_PASSWORD' }), [/^username: missing/]);
   t.match(problems({ tls: { cert: '/etc/wi/client.pem' } }), [/^tls: cert and key go together/]);
-  t.match(problems({ sparkplug: { enabled: true } }), [/^sparkplug: Sparkplug B is not available in this version/]);
+  t.match(problems({ sparkplug: { enabled: true } }), [/^sparkplug.groupId: required when Sparkplug is enabled/]);
   t.match(problems({ outbox: { highWater: 1.5 } }), [/^outbox.highWater: expected < 1/]);
   t.match(problems({ colour: 'red' }), [/unknown key "colour"/]);
-  t.same(problems({ sparkplug: { enabled: false, groupId: 'fab2' } }), [], 'room for Sparkplug settings');
+  t.same(problems({ sparkplug: { enabled: true, groupId: 'fab2' } }), [], 'Sparkplug with its group id');
 });
 
 t.test('client id: given, or unique per station and host', async (t) => {

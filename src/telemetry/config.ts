@@ -44,16 +44,21 @@ const commands = z
   })
   .strict();
 
-// Room for the Sparkplug B edge node (a later version); refused when enabled so nobody believes it runs.
+// Sparkplug ids are topic levels; a device id also names a metric path on the host, so keep them plain.
+const sparkplugId = z.string().min(1).regex(/^[^+#/\s]+$/, 'no /, +, # or spaces');
+
 const sparkplug = z
   .object({
     enabled: z.boolean().default(false),
-    groupId: z.string().min(1).optional(),
-    edgeNodeId: z.string().min(1).optional(),
-    primaryHostId: z.string().min(1).optional(),
+    groupId: sparkplugId.optional().describe('required when enabled'),
+    edgeNodeId: sparkplugId.optional().describe('default: the station id'),
+    primaryHostId: sparkplugId.optional().describe('births wait for spBv1.0/STATE/<id> to say online'),
+    clientId: z.string().min(1).max(128).optional().describe('default: <telemetry client id>-spb (a second connection, with NDEATH as its will)'),
+    inspectionDevice: sparkplugId.default('inspection').describe('device id of results, alarms, recipe, model and run state'),
+    armDevices: z.record(z.string(), sparkplugId).default({}).describe('arm id -> device id; default: the arm id'),
   })
   .strict()
-  .refine((s) => !s.enabled, 'Sparkplug B is not available in this version; set enabled: false');
+  .refine((s) => !s.enabled || s.groupId !== undefined, { message: 'required when Sparkplug is enabled', path: ['groupId'] });
 
 export const telemetrySchema = z
   .object({

@@ -7,3 +7,4 @@ export { gapAlarm, type AlarmRecord, type GapRecord } from './records.js';
 export type { ControlState, ModelState, RecipeState, RunState, StateValues } from './state.js';
 export { StatsCollector, type StatsPayload, type TelemetryStatus } from './stats.js';
 export { CHANNELS, COMMAND_NAMES, STATE_NAMES, topicsFor, type Channel, type StateName, type Topics } from './topics.js';
+export { decode as decodeSparkplug, encode as encodeSparkplug, SparkplugEdgeNode, sparkplugPathsFor, sparkplugTopics, type EdgeNodeOptions } from './sparkplug/index.js';

@@ -3,11 +3,12 @@ import { ProblemCounter, type Logger } from '../common/log.js';
 import type { ControlEvent, MoveRecord } from '../control/link.js';
 import type { HardwareProfile } from '../hardware/profile-schema.js';
 import type { ResultRecord } from '../inspection/result.js';
-import { runCommandPayload, type CommandContext, type CommandHandler } from './commands/index.js';
+import { runCommandPayload, type CommandContext, type CommandHandler, type CommandOutcome } from './commands/index.js';
 import { clientIdFor, type TelemetryConfig } from './config.js';
 import { connectOptions } from './connect-options.js';
 import { Outbox, type AppendResult, type OutboxRow, type OutboxStats } from './outbox.js';
 import { gapAlarm, type AlarmRecord, type ChannelRecord } from './records.js';
+import { SparkplugEdgeNode } from './sparkplug/edge-node.js';
 import type { StateValues } from './state.js';
 import type { TelemetryStatus } from './stats.js';
 import { topicsFor, type Channel, type StateName, type Topics } from './topics.js';
@@ -37,6 +38,8 @@ export class TelemetryPublisher {
   readonly topics: Topics;
   readonly clientId: string;
   readonly outbox: Outbox;
+  /** the Sparkplug B edge node, when telemetry.sparkplug is enabled */
+  readonly sparkplug: SparkplugEdgeNode | null;
   private readonly client: MqttClient;
   private readonly log: Logger;
   private readonly problems: ProblemCounter;
@@ -77,6 +80,13 @@ export class TelemetryPublisher {
       o.handler && c.commands.enabled
         ? { handler: o.handler, profiles: o.profiles ?? new Map(), links: o.links ?? new Map(), recipeDir: c.commands.recipeDir, maxRecipeBytes: c.commands.maxRecipeBytes }
         : null;
+
+    try {
+      this.sparkplug = c.sparkplug?.enabled ? this.startSparkplug() : null;
+    } catch (e) {
+      this.outbox.close();
+      throw e;
+    }
 
     const opts = connectOptions(c, { clientId: this.clientId, willTopic: this.topics.available, env: o.env });
     this.log.info({ url: c.url, clientId: this.clientId, base: this.topics.base, outbox: o.outboxPath, queued: this.outbox.depth }, 'telemetry: connecting to the broker');
@@ -141,6 +151,7 @@ export class TelemetryPublisher {
     if (this.up) {
       await Promise.race([this.client.publishAsync(this.topics.available, 'stopped', { qos: 1, retain: true }).catch(() => undefined), sleep(2000)]);
     }
+    await this.sparkplug?.close({ drainMs: Math.max(0, until - Date.now()) });
     await this.commandChain;
     await new Promise<void>((resolve) => this.client.end(!this.up, {}, () => resolve()));
     this.problems.report();
@@ -153,12 +164,14 @@ export class TelemetryPublisher {
     const r = this.outbox.append(channel, JSON.stringify(value), info);
     if (!r.kept) this.problems.note('outbox-full', `telemetry: outbox full (${this.outbox.stats().bytes} bytes); new records are refused and counted in an outbox-overflow alarm`);
     this.pump();
+    this.sparkplug?.record(channel, value);
     return r;
   }
 
   private putState(name: StateName, value: unknown): void {
     const json = JSON.stringify(value);
     this.retained.set(name, json);
+    this.sparkplug?.state(name, value as StateValues[StateName]);
     if (this.up) this.client.publish(this.topics.state(name), json, { qos: 1, retain: true }, () => undefined);
   }
 
@@ -281,13 +294,8 @@ export class TelemetryPublisher {
     const prefix = this.topics.command('');
     if (!ctx || !topic.startsWith(prefix)) return;
     const name = topic.slice(prefix.length);
-    // One at a time: two quick commands must not interleave inside the service.
-    this.commandChain = this.commandChain
-      .then(async () => {
-        const out = await runCommandPayload(name, payload, ctx, { retained: packet.retain });
-        if (out.state) this.putState(out.state.name, out.state.value);
-        if (out.reply.ok) this.log.info({ command: name, id: out.reply.id, state: out.state?.name }, `telemetry: command ${name} applied`);
-        else this.log.info({ command: name, id: out.reply.id, error: out.reply.error }, `telemetry: command ${name} refused`);
+    this.runCommand(ctx, name, payload, packet.retain)
+      .then((out) => {
         if (!this.up) return;
         const reply = JSON.stringify(out.reply);
         this.client.publish(this.topics.reply(name), reply, { qos: 1 }, () => undefined);
@@ -296,6 +304,40 @@ export class TelemetryPublisher {
         if (rt) this.client.publish(rt, reply, { qos: 1, properties: packet.properties?.correlationData ? { correlationData: packet.properties.correlationData } : undefined }, () => undefined);
       })
       .catch((e: Error) => this.problems.note('command', `telemetry: command ${name} failed: ${e.message}`));
+  }
+
+  /** Commands from the plain topics and from Sparkplug DCMDs: one validation, applied one at a time. */
+  private runCommand(ctx: CommandContext, name: string, payload: Buffer | string, retained: boolean): Promise<CommandOutcome> {
+    const run = this.commandChain.then(async () => {
+      const out = await runCommandPayload(name, payload, ctx, { retained });
+      if (out.state) this.putState(out.state.name, out.state.value);
+      if (out.reply.ok) this.log.info({ command: name, id: out.reply.id, state: out.state?.name }, `telemetry: command ${name} applied`);
+      else this.log.info({ command: name, id: out.reply.id, error: out.reply.error }, `telemetry: command ${name} refused`);
+      return out;
+    });
+    // Two quick commands must not interleave inside the service, whichever way they came.
+    this.commandChain = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private startSparkplug(): SparkplugEdgeNode {
+    const o = this.o;
+    const ctx = this.commandCtx;
+    const stats = o.stats;
+    return new SparkplugEdgeNode({
+      config: o.config,
+      station: o.station,
+      log: o.log,
+      outboxPath: o.outboxPath,
+      profiles: o.profiles,
+      links: o.links,
+      stats: stats ? () => stats(this.status()) : undefined,
+      command: ctx ? (name, payload) => this.runCommand(ctx, name, payload, false) : undefined,
+      env: o.env,
+    });
   }
 }
 
