@@ -6,6 +6,7 @@ import { demoCommand } from './demo.js';
 import { modelCommand } from './model.js';
 import { recordCommand } from './record.js';
 import { replayCommand } from './replay.js';
+import { runCommand } from './run.js';
 import { specsCommand } from './specs.js';
 import { validateConfigCommand } from './validate-config.js';
 
@@ -21,6 +22,7 @@ program.addCommand(demoCommand());
 program.addCommand(modelCommand());
 program.addCommand(specsCommand());
 program.addCommand(replayCommand());
+program.addCommand(runCommand());
 
 program.parseAsync(process.argv).catch((e: Error) => {
   process.stderr.write(`wafer-inspect: ${e.message}\n`);

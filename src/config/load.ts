@@ -86,9 +86,24 @@ export async function loadConfig(file?: string, env: NodeJS.ProcessEnv = process
 function resolvePaths(c: Config, base: string): Config {
   const abs = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
   if (c.calibrationDir) c.calibrationDir = abs(c.calibrationDir);
+  if (c.model.dir) c.model.dir = abs(c.model.dir);
+  if (c.recipe) c.recipe = abs(c.recipe);
+  if (c.thresholds) c.thresholds = abs(c.thresholds);
   if (c.capture.replay) c.capture.replay.lot = abs(c.capture.replay.lot);
   if (c.capture.watch) c.capture.watch.dir = abs(c.capture.watch.dir);
+  const t = c.telemetry;
+  if (t.outbox.path) t.outbox.path = abs(t.outbox.path);
+  if (t.commands.recipeDir) t.commands.recipeDir = abs(t.commands.recipeDir);
+  if (t.tls) for (const k of ['ca', 'cert', 'key'] as const) if (t.tls[k]) t.tls[k] = abs(t.tls[k]);
+  // An arm is a profile id (a bare name) or a file (anything with a slash or a .yaml ending).
+  c.control.arms = c.control.arms.map((a) => (isProfileFile(a) ? abs(a) : a));
+  if (c.control.stateDir) c.control.stateDir = abs(c.control.stateDir);
+  if (c.service.stateDir) c.service.stateDir = abs(c.service.stateDir);
   return c;
+}
+
+export function isProfileFile(arm: string): boolean {
+  return arm.includes('/') || /\.ya?ml$/.test(arm);
 }
 
 export function calibrationRoot(config: Config): string {
@@ -98,4 +113,16 @@ export function calibrationRoot(config: Config): string {
 
 export function stationDir(config: Config): string {
   return join(calibrationRoot(config), config.station);
+}
+
+export function modelDir(config: Config): string {
+  return config.model.dir ?? join(PACKAGE_ROOT, 'models/wafer-mm-1');
+}
+
+export function recipePath(config: Config): string {
+  return config.recipe ?? join(PACKAGE_ROOT, 'deploy/recipe.example.yaml');
+}
+
+export function thresholdsFile(config: Config): string {
+  return config.thresholds ?? join(stationDir(config), 'thresholds.yaml');
 }

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { DEFECT_CLASSES } from '../common/defects.js';
 import { MODALITIES } from '../common/modality.js';
+import { controlSchema } from '../control/config.js';
+import { telemetrySchema } from '../telemetry/config.js';
 
 /**
  * The appliance's one configuration file. Every key has a default, so an empty file (or none)
@@ -42,6 +44,29 @@ const watch = z
   })
   .strict();
 
+// controlSchema carries refinements (link ids, one writer per register), so it is extended without dropping them.
+const control = controlSchema.safeExtend({
+  arms: z
+    .array(z.string().min(1))
+    .default([])
+    .describe("hardware profiles of the arms the links drive: a profile id shipped in hardware/, or a profile file"),
+  stateDir: z.string().min(1).optional().describe('where actuators keep their sequence numbers; default: <service.stateDir>/actuators'),
+  windowWafers: z.number().int().min(1).default(250).describe('inspected wafers summarised in one observation for the links'),
+  connectTimeoutMs: z.number().int().min(100).default(5000).describe('how long start-up waits for an arm before declaring it degraded'),
+  tickMs: z.number().int().min(100).default(10_000).describe('how often links check for stale observations'),
+});
+
+const service = z
+  .object({
+    httpPort: z.number().int().min(0).max(65535).default(9464).describe('/metrics and /healthz on 127.0.0.1; 0 picks a free port'),
+    httpHost: z.string().min(1).default('127.0.0.1'),
+    stateDir: z.string().min(1).optional().describe('outbox and actuator state; default: $STATE_DIRECTORY (systemd), else /var/lib/wafer-inspect'),
+    stallAfterMs: z.number().int().min(100).default(10_000).describe('wafers in flight and none finished for this long: the line is stalled (no watchdog ping, /healthz 503)'),
+    stopTimeoutMs: z.number().int().min(500).default(20_000).describe('orderly shutdown must end within this; keep it under the unit\'s TimeoutStopSec'),
+    drainMs: z.number().int().min(0).default(5000).describe('part of the stop time given to the outbox to empty'),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     station: z.string().min(1).default('reference').describe('station id: its calibration is calibration/<station>/'),
@@ -60,6 +85,18 @@ export const configSchema = z
         if (c.driver === 'watch' && !c.watch) ctx.addIssue({ code: 'custom', path: ['watch'], message: 'driver is watch but capture.watch (with dir) is missing' });
       })
       .default({ driver: 'synthetic', synthetic: synthetic.parse({}) }),
+    model: z
+      .object({
+        dir: z.string().optional().describe("model folder; default: the package's models/wafer-mm-1"),
+        variant: z.enum(['int8', 'fp32']).default('int8'),
+        threads: z.number().int().min(1).max(64).default(2).describe('threads one inference may use'),
+        maxBatch: z.number().int().min(1).max(64).default(8),
+        executionProviders: z.array(z.string()).min(1).default(['cpu']),
+      })
+      .strict()
+      .default({ variant: 'int8', threads: 2, maxBatch: 8, executionProviders: ['cpu'] }),
+    recipe: z.string().optional().describe("recipe file; default: the package's deploy/recipe.example.yaml"),
+    thresholds: z.string().optional().describe("score thresholds file; default: thresholds.yaml in the station's calibration"),
     fusion: z
       .object({
         gridSize: z.number().int().min(32).max(1024).default(256).describe('cells per side of the wafer grid'),
@@ -69,7 +106,13 @@ export const configSchema = z
       })
       .strict()
       .default({ gridSize: 256, fieldMm: 320, roiRadiusMm: 158 }),
+    telemetry: telemetrySchema.default(() => telemetrySchema.parse({})),
+    control: control.default(() => control.parse({})),
+    service: service.default(() => service.parse({})),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.control.links.length > 0 && c.control.arms.length === 0) ctx.addIssue({ code: 'custom', path: ['control', 'arms'], message: 'links are configured but no arms: list the hardware profiles the links drive' });
+  });
 
 export type Config = z.infer<typeof configSchema>;

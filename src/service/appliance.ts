@@ -1,0 +1,69 @@
+import type { Logger } from '../common/log.js';
+import { modelDir, recipePath, stationDir, thresholdsFile } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { FusionStage } from '../fusion/stage.js';
+import { Inspector } from '../inspection/inspector.js';
+import { prepareSpecs, type PreparedSpecs } from '../inspection/setup.js';
+import { loadModel, type LoadedModel } from '../model/load.js';
+import { loadRecipe, type Recipe } from '../specs/recipe.js';
+import { forModel, readThresholds, type ModelThresholds } from '../specs/thresholds.js';
+
+/** The stages after capture, opened and checked together: fusion, model, specs, inspector. */
+export interface Appliance {
+  fusion: FusionStage;
+  model: LoadedModel;
+  prepared: PreparedSpecs;
+  inspector: Inspector;
+  recipe: Recipe;
+  /** the station's thresholds for this model: a recipe changed at run time is judged with them */
+  thresholds: ModelThresholds;
+  close(): Promise<void>;
+}
+
+export class StartError extends Error {
+  override name = 'StartError';
+}
+
+/**
+ * Opens every stage the config names and checks them before the first wafer: a missing calibration,
+ * a damaged model, thresholds calibrated for another model or a spec that cannot be read is an error
+ * here that says what to do, not a failure on every wafer.
+ */
+export async function openAppliance(config: Config, log: Logger): Promise<Appliance> {
+  const grid = { size: config.fusion.gridSize, fieldMm: config.fusion.fieldMm, roiRadiusMm: config.fusion.roiRadiusMm };
+  const recipe = await loadRecipe(recipePath(config));
+  const model = await loadModel(modelDir(config), grid, {
+    variant: config.model.variant === 'int8' ? 'image' : 'imageFloat',
+    threads: config.model.threads,
+    maxBatch: config.model.maxBatch,
+    executionProviders: config.model.executionProviders,
+  });
+  let fusion: FusionStage | undefined;
+  try {
+    const path = thresholdsFile(config);
+    const thresholds = forModel(await readThresholds(path), model.id, path);
+    const prepared = await prepareSpecs(recipe, model, thresholds);
+    if (prepared.rejected.length) {
+      throw new StartError(`recipe ${recipePath(config)}: ${prepared.rejected.map((r) => `spec ${r.id} ("${r.text}"): ${r.reason}`).join('; ')}`);
+    }
+    fusion = new FusionStage({ stationDir: stationDir(config), grid, workers: config.fusion.workers });
+    await fusion.ready();
+    const f = fusion;
+    const inspector = new Inspector(model, prepared.specs, (t) => f.recycle(t));
+    log.info({ model: model.id, recipe: recipe.recipe ?? recipePath(config), specs: prepared.specs.map((s) => `${s.id}:${s.kind}`) }, 'appliance ready');
+    return {
+      fusion: f,
+      model,
+      prepared,
+      inspector,
+      recipe,
+      thresholds,
+      close: async () => {
+        await Promise.all([f.close(), model.close()]);
+      },
+    };
+  } catch (e) {
+    await Promise.all([fusion?.close(), model.close()]);
+    throw e;
+  }
+}

@@ -1,0 +1,119 @@
+import type { Logger } from '../common/log.js';
+import type { Config } from '../config/schema.js';
+import type { Inspector } from '../inspection/inspector.js';
+import type { JudgedSpec } from '../inspection/judge.js';
+import { prepareSpecs, type PreparedSpecs } from '../inspection/setup.js';
+import type { LoadedModel } from '../model/load.js';
+import { loadRecipe, parseRecipe, RecipeError, type Recipe } from '../specs/recipe.js';
+import type { ModelThresholds } from '../specs/thresholds.js';
+import { CommandRejected, type CommandHandler } from '../telemetry/commands/index.js';
+import type { ControlState, ModelState, RecipeState, RunState } from '../telemetry/state.js';
+import type { ControlRig } from './arms.js';
+import type { CaptureGate } from './gate.js';
+
+/** The retained `state/recipe` payload: how every spec of the active recipe was read. */
+export function recipeState(recipe: Recipe, source: string, prepared: PreparedSpecs): RecipeState {
+  const size = (s: JudgedSpec) => (s.size ? `${s.size.inclusive ? '>=' : '>'} ${s.size.mm} mm` : undefined);
+  const count = (s: JudgedSpec) => (s.count ? `${s.count.inclusive ? '>=' : '>'} ${s.count.count}` : undefined);
+  const zone = (s: JudgedSpec) => (s.zone ? `radius ${s.zone.minRadiusMm}-${s.zone.maxRadiusMm} mm` : undefined);
+  return {
+    name: recipe.recipe ?? source,
+    source,
+    loadedAt: new Date().toISOString(),
+    specs: prepared.specs.map((s) => {
+      const [sz, ct, zn] = [size(s), count(s), zone(s)];
+      return {
+        id: s.id,
+        text: s.text,
+        kind: s.kind,
+        confidence: Math.round(s.confidence * 1000) / 1000,
+        ...(sz ? { size: sz } : {}),
+        ...(ct ? { count: ct } : {}),
+        ...(zn ? { zone: zn } : {}),
+        threshold: s.threshold,
+        modalities: s.modalities,
+      };
+    }),
+  };
+}
+
+export function modelState(model: LoadedModel, variant: Config['model']['variant']): ModelState {
+  const file = variant === 'int8' ? model.manifest.files.image : model.manifest.files.imageFloat;
+  return { id: model.id, variant, ...(file ? { sha256: file.sha256 } : {}), classes: model.manifest.classes };
+}
+
+/**
+ * What the service does with commands from the broker. A recipe is read and checked completely
+ * before it replaces the active one: one spec the model cannot read or has no threshold for, and
+ * the line keeps judging with the recipe it has.
+ */
+export class ServiceCommands implements CommandHandler {
+  run: RunState = { state: 'running', since: new Date().toISOString() };
+  recipe: RecipeState;
+
+  constructor(
+    private readonly o: {
+      gate: CaptureGate;
+      inspector: Inspector;
+      model: LoadedModel;
+      thresholds: ModelThresholds;
+      rig: ControlRig | null;
+      log: Logger;
+      initialRecipe: RecipeState;
+      /** told about every run state change and new specs (metrics, control window) */
+      onRun?: (r: RunState) => void;
+      onSpecs?: (specs: readonly string[]) => void;
+    },
+  ) {
+    this.recipe = o.initialRecipe;
+  }
+
+  pause(): RunState {
+    if (this.run.state !== 'paused') {
+      this.o.gate.pause();
+      this.run = { state: 'paused', since: new Date().toISOString(), reason: 'operator' };
+      this.o.log.info('capture paused by command');
+      this.o.onRun?.(this.run);
+    }
+    return this.run;
+  }
+
+  resume(): RunState {
+    if (this.run.state !== 'running') {
+      this.o.gate.resume();
+      this.run = { state: 'running', since: new Date().toISOString() };
+      this.o.log.info('capture resumed by command');
+      this.o.onRun?.(this.run);
+    }
+    return this.run;
+  }
+
+  async changeRecipe(source: { yaml: string } | { path: string }): Promise<RecipeState> {
+    const name = 'yaml' in source ? 'mqtt' : source.path;
+    let recipe: Recipe;
+    try {
+      recipe = 'yaml' in source ? parseRecipe(source.yaml, name) : await loadRecipe(source.path);
+    } catch (e) {
+      if (e instanceof RecipeError) throw new CommandRejected(`recipe: ${e.problems.join('; ')}`);
+      throw e;
+    }
+    const prepared = await prepareSpecs(recipe, this.o.model, this.o.thresholds);
+    if (prepared.rejected.length > 0) throw new CommandRejected(`recipe kept as it was: ${prepared.rejected.map((r) => `spec ${r.id} ("${r.text}"): ${r.reason}`).join('; ')}`);
+    if (prepared.specs.length === 0) throw new CommandRejected('recipe kept as it was: the new one has no specs');
+    this.o.inspector.setSpecs(prepared.specs);
+    this.o.onSpecs?.(prepared.specs.map((s) => s.id));
+    this.recipe = recipeState(recipe, name, prepared);
+    this.o.log.info({ recipe: this.recipe.name, specs: prepared.specs.map((s) => `${s.id}:${s.kind}`) }, 'recipe changed by command');
+    return this.recipe;
+  }
+
+  setMode(target: { arm: string } | { link: string }, mode: 'auto' | 'manual'): ControlState {
+    if (!this.o.rig) throw new CommandRejected('no control links or arms are configured');
+    return this.o.rig.setMode(target, mode);
+  }
+
+  setSetpoint(s: { arm: string; parameter: string; value: number }): Promise<ControlState> {
+    if (!this.o.rig) throw new CommandRejected('no arms are configured');
+    return this.o.rig.setSetpoint(s);
+  }
+}
