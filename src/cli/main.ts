@@ -7,6 +7,7 @@ import { modelCommand } from './model.js';
 import { recordCommand } from './record.js';
 import { replayCommand } from './replay.js';
 import { runCommand } from './run.js';
+import { simulateCommand } from './simulate.js';
 import { specsCommand } from './specs.js';
 import { validateConfigCommand } from './validate-config.js';
 
@@ -23,6 +24,7 @@ program.addCommand(modelCommand());
 program.addCommand(specsCommand());
 program.addCommand(replayCommand());
 program.addCommand(runCommand());
+program.addCommand(simulateCommand());
 
 program.parseAsync(process.argv).catch((e: Error) => {
   process.stderr.write(`wafer-inspect: ${e.message}\n`);

@@ -1,14 +1,15 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createCapture } from '../capture/index.js';
+import { createCapture, type CaptureDriver } from '../capture/index.js';
 import { ProblemCounter, type Logger } from '../common/log.js';
 import { recipePath } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import type { MoveRecord } from '../control/link.js';
 import type { FusedWafer } from '../fusion/result.js';
 import type { InspectedWafer } from '../inspection/inspector.js';
 import type { ResultRecord } from '../inspection/result.js';
 import { connectOptions, TelemetryConfigError } from '../telemetry/connect-options.js';
-import { outboxPathFor, StatsCollector, TelemetryPublisher, topicsFor, type AlarmRecord } from '../telemetry/index.js';
+import { outboxPathFor, StatsCollector, TelemetryPublisher, topicsFor, type AlarmRecord, type TelemetryStatus } from '../telemetry/index.js';
 import { openAppliance, type Appliance } from './appliance.js';
 import { ControlRig, loadArmProfiles } from './arms.js';
 import { captureOptions } from './capture-options.js';
@@ -35,6 +36,10 @@ export interface ServiceOptions {
   env?: NodeJS.ProcessEnv;
   /** wraps the stage after fusion (tests stall the line with it) */
   wrapNext?: (next: Next) => Next;
+  /** a capture to use instead of the one the config describes (the line simulation's process-driven line) */
+  capture?: CaptureDriver;
+  /** sees every result and every applied move, after the service has handled them (a status display) */
+  observer?: { result?(r: ResultRecord): void; move?(m: MoveRecord): void };
 }
 
 /** Checks that need more than the schema: hardware profiles, control links against them, telemetry secrets and files. */
@@ -134,7 +139,7 @@ export class Service {
     const appliance = (this.appliance = await openAppliance(config, this.log));
     const { profiles } = config.control.arms.length > 0 ? await loadArmProfiles(config.control) : { profiles: new Map() };
     const links = new Map(config.control.links.map((l) => [l.id, { arm: l.arm, parameter: l.parameter }]));
-    const capture = createCapture(captureOptions(config.capture));
+    const capture = this.o.capture ?? createCapture(captureOptions(config.capture));
     const gate = (this.gate = new CaptureGate(capture, () => this.taken()));
     const initialRecipe = recipeState(appliance.recipe, recipePath(config), appliance.prepared);
 
@@ -171,6 +176,7 @@ export class Service {
             this.metrics.move(m.link);
             this.publisher?.move(m);
             this.publishControl();
+            this.o.observer?.move?.(m);
           },
           event: (e) => {
             this.publisher?.event(e);
@@ -237,6 +243,7 @@ export class Service {
     if (r.reason && r.verdict === 'not-inspected') this.problems.note(r.verdict, `${r.wafer}: ${r.reason}`);
     this.publisher?.result(r);
     this.rig?.result(r);
+    this.o.observer?.result?.(r);
   }
 
   private alarm(a: AlarmRecord): void {
@@ -252,6 +259,16 @@ export class Service {
   /** What commands from the broker reach; also for callers in the same process. */
   get handler(): ServiceCommands | undefined {
     return this.commands;
+  }
+
+  /** The broker link and the outbox; undefined when telemetry is off. */
+  telemetryStatus(): TelemetryStatus | undefined {
+    return this.publisher?.status();
+  }
+
+  /** Each configured arm's state: healthy, connecting, faulted, degraded or stopped. */
+  armStates(): Record<string, string> {
+    return this.rig?.armStates() ?? {};
   }
 
   statusText(): string {
