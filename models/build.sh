@@ -5,7 +5,7 @@
 #   models/build.sh [SEED] [STEPS]       data goes to $DATA (default /var/tmp/wafer-inspect-data)
 set -euo pipefail
 seed=${1:-1}
-steps=${2:-8000}
+steps=${2:-7000}
 root=$(cd "$(dirname "$0")/.." && pwd)
 data=${DATA:-/var/tmp/wafer-inspect-data}
 id=wafer-mm-1
@@ -26,7 +26,7 @@ models/make-data.sh "$data/val" "${seed}2" 500 0.5
 models/make-data.sh "$data/test" "${seed}3" 2000 0.4
 
 $py models/tools/train.py --train "$data/train-*" --val "$data/val-*" --tokenizer "$build/tokenizer.json" \
-  --steps "$steps" --val-every 2000 --batch 24 --crop 96 --text-batch 24 --threads 2 --seed "$seed" \
+  --steps "$steps" --val-every 2000 --batch 24 --crop 96 --text-batch 32 --threads 2 --seed "$seed" \
   --out "$build/model.pt" | tee "$build/train.log"
 $py models/tools/export.py --checkpoint "$build/model.pt" --tokenizer "$build/tokenizer.json" \
   --calibrate "$data/train-*" --val "$data/val-*" --id "$id" --out "$out"

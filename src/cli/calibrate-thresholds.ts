@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { ThresholdCalibration, type CalibratedSpec } from '../inspection/calibrate.js';
 import { forEachScored } from '../inspection/scored.js';
 import { scoreMap } from '../inspection/inspector.js';
-import { loadModel } from '../model/load.js';
+import { loadModel, variantFile } from '../model/load.js';
 import { defaultReadOptions, readRecipe } from '../specs/read.js';
 import { loadRecipe } from '../specs/recipe.js';
 import { readThresholds, writeThresholds } from '../specs/thresholds.js';
@@ -18,7 +18,7 @@ export function calibrateThresholdsCommand(): Command {
       .option('--recipe <file>', "also calibrate this recipe's own spec texts (every class's canonical query is always calibrated)")
       .option('--out <file>', 'thresholds file to write (default: the station\'s)'),
   ).action(async (o: InspectOptions & { good: string; defects?: string; targetFrr: number; recipe?: string; out?: string }) => {
-    const model = await loadModel(o.model, GRID);
+    const model = await loadModel(o.model, GRID, { variant: variantFile(o.variant) });
     try {
       const classes = model.manifest.classes;
       const specs: CalibratedSpec[] = classes.map((c) => ({ text: model.manifest.canonical[c], kind: c }));

@@ -1,20 +1,22 @@
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { PACKAGE_ROOT } from '../common/paths.js';
-import { DEFAULT_MODEL } from '../model/load.js';
+import { DEFAULT_MODEL, type Variant } from '../model/load.js';
 
 /** Options every command that inspects shares: which model, which station, which thresholds. */
 export interface InspectOptions {
   model: string;
   station: string;
   thresholds?: string;
+  variant: Variant;
 }
 
 export function withInspectOptions(cmd: Command): Command {
   return cmd
     .option('--model <dir>', 'model folder', DEFAULT_MODEL)
     .option('--station <dir>', 'station calibration folder', join(PACKAGE_ROOT, 'calibration/reference'))
-    .option('--thresholds <file>', 'score thresholds (default: thresholds.yaml in the station folder)');
+    .option('--thresholds <file>', 'score thresholds (default: thresholds.yaml in the station folder)')
+    .addOption(new Option('--variant <v>', 'image model to run').choices(['int8', 'fp32']).default('fp32'));
 }
 
 export function thresholdsPath(o: InspectOptions): string {

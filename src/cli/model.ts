@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { report, scoreClasses } from '../model/evaluate.js';
-import { DEFAULT_MODEL, loadModel } from '../model/load.js';
+import { DEFAULT_MODEL, loadModel, variantFile } from '../model/load.js';
 import { num } from './args.js';
 
 export function modelCommand(): Command {
@@ -12,11 +12,11 @@ export function modelCommand(): Command {
     .requiredOption('--data <pattern>', 'test chunks, e.g. data/test-*')
     .option('--val <pattern>', 'chunks the thresholds are chosen on (default: the test chunks themselves)')
     .option('--model <dir>', 'model folder', DEFAULT_MODEL)
-    .addOption(new Option('--variant <v>', 'image model to run').choices(['int8', 'fp32']).default('int8'))
+    .addOption(new Option('--variant <v>', 'image model to run').choices(['int8', 'fp32']).default('fp32'))
     .option('--frr <rate>', 'false-reject rate the thresholds are set for', num('--frr'), 0.003)
     .option('--out <file>', 'also write the figures as JSON')
     .action(async (o: { data: string; val?: string; model: string; variant: 'int8' | 'fp32'; frr: number; out?: string }) => {
-      const model = await loadModel(o.model, { size: 256, fieldMm: 320 }, { variant: o.variant === 'int8' ? 'image' : 'imageFloat' });
+      const model = await loadModel(o.model, { size: 256, fieldMm: 320 }, { variant: variantFile(o.variant) });
       try {
         const t0 = performance.now();
         const test = await scoreClasses(model, o.data, (n) => n % 250 === 0 && process.stderr.write(`scored ${n} wafers\n`));

@@ -8,7 +8,7 @@ import { Inspector, type InspectedWafer } from '../inspection/inspector.js';
 import { klarf } from '../inspection/klarf.js';
 import { scoreReplay } from '../inspection/score.js';
 import { prepareSpecs } from '../inspection/setup.js';
-import { loadModel } from '../model/load.js';
+import { loadModel, variantFile } from '../model/load.js';
 import { newStats, runLine } from '../service/line.js';
 import { loadRecipe } from '../specs/recipe.js';
 import { forModel, readThresholds } from '../specs/thresholds.js';
@@ -34,7 +34,7 @@ export function replayCommand(): Command {
       .option('--klarf <file>', 'also write the lot\'s findings as a KLARF file'),
   ).action(async (lot: string, o: ReplayFlags) => {
     const recipe = await loadRecipe(o.recipe);
-    const model = await loadModel(o.model, GRID);
+    const model = await loadModel(o.model, GRID, { variant: variantFile(o.variant) });
     const fusion = new FusionStage({ stationDir: o.station, grid: GRID });
     try {
       const path = thresholdsPath(o);

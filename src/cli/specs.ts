@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { explain, prepareSpecs } from '../inspection/setup.js';
-import { loadModel } from '../model/load.js';
+import { loadModel, variantFile } from '../model/load.js';
 import { loadRecipe, RecipeError } from '../specs/recipe.js';
 import { forModel, readThresholds, ThresholdsError } from '../specs/thresholds.js';
 import { GRID, thresholdsPath, withInspectOptions, type InspectOptions } from './inspect-options.js';
@@ -19,7 +19,7 @@ export function specsCommand(): Command {
           process.exitCode = 1;
           return;
         }
-        const model = await loadModel(o.model, GRID);
+        const model = await loadModel(o.model, GRID, { variant: variantFile(o.variant) });
         try {
           const path = thresholdsPath(o);
           const thresholds = forModel(await readThresholds(path), model.id, path);

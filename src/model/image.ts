@@ -84,13 +84,18 @@ export class ImageModelStage {
     this.pool
       .run({ tensors, queries: q.data, specs: q.specs }, tensors.map((t) => t.buffer as ArrayBuffer))
       .then(
-        (r) => batch.forEach((w, i) => w.resolve({ scores: r.scores[i], tensor: r.tensors[i], batch: batch.length, runMs: r.runMs })),
-        (e: Error) => batch.forEach((w) => w.reject(e)),
-      )
-      .finally(() => {
-        this.busy = false;
-        this.pump();
-      });
+        (r) => {
+          // idle again before anyone hears back, so a wafer sent in reply finds the model free
+          this.busy = false;
+          batch.forEach((w, i) => w.resolve({ scores: r.scores[i], tensor: r.tensors[i], batch: batch.length, runMs: r.runMs }));
+          this.pump();
+        },
+        (e: Error) => {
+          this.busy = false;
+          batch.forEach((w) => w.reject(e));
+          this.pump();
+        },
+      );
   }
 
   close(): Promise<void> {

@@ -4,7 +4,7 @@ import type { Config } from '../config/schema.js';
 import { FusionStage } from '../fusion/stage.js';
 import { Inspector } from '../inspection/inspector.js';
 import { prepareSpecs, type PreparedSpecs } from '../inspection/setup.js';
-import { loadModel, type LoadedModel } from '../model/load.js';
+import { loadModel, variantFile, type LoadedModel } from '../model/load.js';
 import { loadRecipe, type Recipe } from '../specs/recipe.js';
 import { forModel, readThresholds, type ModelThresholds } from '../specs/thresholds.js';
 
@@ -33,7 +33,7 @@ export async function openAppliance(config: Config, log: Logger): Promise<Applia
   const grid = { size: config.fusion.gridSize, fieldMm: config.fusion.fieldMm, roiRadiusMm: config.fusion.roiRadiusMm };
   const recipe = await loadRecipe(recipePath(config));
   const model = await loadModel(modelDir(config), grid, {
-    variant: config.model.variant === 'int8' ? 'image' : 'imageFloat',
+    variant: variantFile(config.model.variant),
     threads: config.model.threads,
     maxBatch: config.model.maxBatch,
     executionProviders: config.model.executionProviders,

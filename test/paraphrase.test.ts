@@ -1,0 +1,60 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { Fuser } from '../src/fusion/fuse.js';
+import type { FusedWafer } from '../src/fusion/result.js';
+import { Inspector } from '../src/inspection/inspector.js';
+import { prepareSpecs } from '../src/inspection/setup.js';
+import { DEFAULT_MODEL, loadModel } from '../src/model/load.js';
+import { SyntheticLine } from '../src/sim/line.js';
+import type { Recipe } from '../src/specs/recipe.js';
+import { forModel, readThresholds } from '../src/specs/thresholds.js';
+import { loadStation } from '../src/station/load.js';
+import { REPO_ROOT } from './helpers.js';
+
+/**
+ * Specs written in words the model never saw (models/specs/heldout.tsv, kept out of the training
+ * corpus) are read as the right kind, and judge wafers as the same spec asked with the class's
+ * canonical words does (same limits and zones, only the query differs).
+ */
+const GRID = { size: 256, fieldMm: 320, roiRadiusMm: 158 };
+const heldout = readFileSync(join(REPO_ROOT, 'models/specs/heldout.tsv'), 'utf8')
+  .split('\n')
+  .filter((l) => l.includes('\t') && !l.startsWith('#'))
+  .map((l) => l.split('\t') as [string, string]);
+
+t.test(`${heldout.length} unseen phrasings read as their kind and give the canonical verdicts`, async (t) => {
+  t.ok(heldout.length >= 40);
+  const corpus = new Set(readFileSync(join(REPO_ROOT, 'models/specs/corpus.tsv'), 'utf8').split('\n').map((l) => l.split('\t')[1]?.toLowerCase()));
+  for (const [, text] of heldout) t.notOk(corpus.has(text.toLowerCase()), `"${text}" is not in the training corpus`);
+  const model = await loadModel(DEFAULT_MODEL, GRID);
+  t.teardown(() => model.close());
+  const specs: Recipe['specs'] = heldout.flatMap(([cls, text], i) => [
+    { id: `p${i}`, text },
+    { id: `c${i}`, text, kind: cls },
+  ]);
+  const station = join(REPO_ROOT, 'calibration/reference');
+  const thresholds = forModel(await readThresholds(join(station, 'thresholds.yaml')), model.id, 'thresholds.yaml');
+  const prepared = await prepareSpecs({ specs }, model, thresholds);
+  const wrongKind = heldout.filter(([cls], i) => !prepared.specs.some((s) => s.id === `p${i}` && s.kind === cls));
+  // the aim is at most 5% misread and 98% agreement; wafer-mm-1 misreads 4 of 48 and agrees on 97.9%
+  // (model card, "Spec reading"), so these bounds hold it where it is and catch a regression
+  t.ok(wrongKind.length <= heldout.length * 0.1, `read as the wrong kind or rejected: ${wrongKind.map(([c, x]) => `${c}: "${x}"`).join('; ') || 'none'}`);
+  const inspector = new Inspector(model, prepared.specs);
+  const fuser = new Fuser(await loadStation(station), GRID);
+  const line = new SyntheticLine({ seed: 777, defectRate: 0.7, poolSize: 0 });
+  let pairs = 0;
+  let agree = 0;
+  for (let i = 0; i < 24; i++) {
+    const w = line.renderIndex(i);
+    const fused: FusedWafer = { wafer: `w${i}`, seq: i, atMs: 0, arrivedAt: Date.now(), modalities: { visible: 'ok', infrared: 'ok', xray: 'ok' }, problems: [], tensor: fuser.fuse(w.frames), timings: { decodeMs: 0, fuseMs: 0 } };
+    const { record } = await inspector.inspect(fused);
+    const violated = new Set(record.findings.map((f) => f.spec));
+    heldout.forEach((_, k) => {
+      if (!prepared.specs.some((s) => s.id === `p${k}`)) return;
+      pairs++;
+      if (violated.has(`p${k}`) === violated.has(`c${k}`)) agree++;
+    });
+  }
+  t.ok(agree / pairs >= 0.97, `verdicts agree on ${agree} of ${pairs} (phrasing, wafer) pairs (${((agree / pairs) * 100).toFixed(1)}%)`);
+});
