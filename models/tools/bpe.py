@@ -2,7 +2,7 @@
 (src/model/tokenizer.ts) implements the same normalisation, split and merges, and a test checks
 that both give the same ids for every line of the corpus.
 
-    /usr/bin/python3 models/tools/bpe.py --corpus models/specs/corpus.tsv --merges 700 --out models/tokenizer.json
+    /usr/bin/python3 models/tools/bpe.py --corpus models/specs/corpus.tsv --merges 700 --out build/tokenizer.json
 """
 import argparse
 import collections
@@ -103,7 +103,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--corpus", default="models/specs/corpus.tsv")
     ap.add_argument("--merges", type=int, default=700)
-    ap.add_argument("--out", default="models/tokenizer.json")
+    ap.add_argument("--out", required=True)
     ap.add_argument("--ids-out", default="models/specs/corpus.ids", help="ids of every corpus line, for the TypeScript tokenizer's test")
     a = ap.parse_args()
     rows = read_corpus(a.corpus)

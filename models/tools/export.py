@@ -112,7 +112,7 @@ def sha256(path):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--checkpoint", required=True)
-    ap.add_argument("--tokenizer", default="models/tokenizer.json")
+    ap.add_argument("--tokenizer", default="models/wafer-mm-1/tokenizer.json")
     ap.add_argument("--calibrate", required=True, help="glob of dataset prefixes for INT8 calibration")
     ap.add_argument("--calibrate-wafers", type=int, default=64)
     ap.add_argument("--val", help="glob of dataset prefixes to measure each class's modality weights on")
@@ -128,7 +128,8 @@ def main():
     export_text(text, p("text.onnx"), tok.max_length)
     export_image(image, p("image-fp32.onnx"), arrays.grid)
     export_image(quantise(image, arrays, a.calibrate_wafers, arrays.grid), p("image-int8.onnx"), arrays.grid)
-    shutil.copyfile(a.tokenizer, p("tokenizer.json"))
+    if os.path.abspath(a.tokenizer) != os.path.abspath(p("tokenizer.json")):
+        shutil.copyfile(a.tokenizer, p("tokenizer.json"))
     manifest = {
         "format": "wafer-inspect-model/1",
         "id": a.id,
