@@ -3,7 +3,7 @@ import type { Config } from '../config/schema.js';
 import type { Inspector } from '../inspection/inspector.js';
 import type { JudgedSpec } from '../inspection/judge.js';
 import { prepareSpecs, type PreparedSpecs } from '../inspection/setup.js';
-import type { LoadedModel } from '../model/load.js';
+import { variantFile, type LoadedModel } from '../model/load.js';
 import { loadRecipe, parseRecipe, RecipeError, type Recipe } from '../specs/recipe.js';
 import type { ModelThresholds } from '../specs/thresholds.js';
 import { CommandRejected, type CommandHandler } from '../telemetry/commands/index.js';
@@ -38,7 +38,7 @@ export function recipeState(recipe: Recipe, source: string, prepared: PreparedSp
 }
 
 export function modelState(model: LoadedModel, variant: Config['model']['variant']): ModelState {
-  const file = variant === 'int8' ? model.manifest.files.image : model.manifest.files.imageFloat;
+  const file = model.manifest.files[variantFile(variant)];
   return { id: model.id, variant, ...(file ? { sha256: file.sha256 } : {}), classes: model.manifest.classes };
 }
 
