@@ -19,7 +19,6 @@ import { connectAsync } from 'mqtt';
 import type { CaptureDriver } from '../src/capture/driver.js';
 import { ReplayCapture } from '../src/capture/replay.js';
 import { SyntheticCapture } from '../src/capture/synthetic.js';
-import { createLogger } from '../src/common/log.js';
 import { median } from '../src/common/percentiles.js';
 import { loadConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
@@ -27,10 +26,10 @@ import type { ResultRecord } from '../src/inspection/result.js';
 import { Service } from '../src/service/service.js';
 import { simulationConfig } from '../src/service/simulation.js';
 import { SimArmRig } from '../src/sim/arms/rig.js';
-import { DEFAULT_LINKS } from '../src/sim/closed-loop.js';
 import { recordSynthetic } from '../src/sim/record.js';
-import { STATE_NAMES, topicsFor } from '../src/telemetry/topics.js';
+import { topicsFor } from '../src/telemetry/topics.js';
 import { coldStart } from './cold-start.js';
+import { benchLog, checkBroker, clearRetained as clearRetainedAt, MB, round, SIM_ARMS } from './harness.js';
 import { installProbes, mean, probes, quantile, STAGES, type Stage } from './probes.js';
 
 const { values: a } = parseArgs({
@@ -53,23 +52,12 @@ const lotSize = Number(a['lot-size']);
 const brokerUrl = a.mqtt!;
 for (const [k, v] of Object.entries({ runs, wafers, paced, warmup, rateHz, lotSize })) if (!(v > 0)) throw new Error(`--${k}: not a positive number`);
 
-const SIM_ARMS = [...new Set(DEFAULT_LINKS.map((l) => l.arm))];
-const MB = 1024 * 1024;
-const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d;
-// Errors only, to stderr: stdout is the benchmark's report.
-const log = createLogger('error', { write: (s: string) => void process.stderr.write(s) });
 const base: Config = await loadConfig();
 const root = mkdtempSync(join(tmpdir(), 'wi-bench-pipeline-'));
 let runNo = 0;
 installProbes();
-
-/** Retained state the service left under a run's prefix: removed, so the broker does not collect it. */
-async function clearRetained(prefix: string, station: string): Promise<void> {
-  const t = topicsFor(prefix, station);
-  const c = await connectAsync(brokerUrl, { clientId: `wi-bench-clean-${process.pid}`, reconnectPeriod: 0 });
-  for (const topic of [t.available, ...STATE_NAMES.map((n) => t.state(n))]) await c.publishAsync(topic, '', { qos: 1, retain: true });
-  await c.endAsync();
-}
+const log = benchLog;
+const clearRetained = (prefix: string, station: string): Promise<void> => clearRetainedAt(brokerUrl, prefix, station);
 
 interface RunFigures {
   wafersPerS: number;
@@ -236,8 +224,7 @@ async function series(label: string, makeCapture: (count: number) => CaptureDriv
 }
 
 try {
-  // Fails here, with the URL, rather than as a timeout in the first run.
-  await (await connectAsync(brokerUrl, { reconnectPeriod: 0, connectTimeout: 3000 })).endAsync();
+  await checkBroker(brokerUrl);
   console.log(
     `pipeline, reference station, grid ${base.fusion.gridSize}², model ${base.model.variant}, ${availableParallelism()} cores; broker ${brokerUrl}; ${runs} runs each, first ${warmup} results of a run not counted`,
   );

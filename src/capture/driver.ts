@@ -9,6 +9,8 @@ export interface CaptureDriver {
   readonly name: string;
   frames(): AsyncIterable<FrameSet>;
   stop(): void;
+  /** Told when fusion is done with a set's frames, so a source that recycles frame memory may reuse it. */
+  release?(set: FrameSet): void;
 }
 
 /** Resolves after ms, or at once when the signal aborts. */

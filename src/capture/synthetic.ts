@@ -1,5 +1,6 @@
 import { MODALITIES, type Modality } from '../common/modality.js';
 import type { FrameInput, FrameSet } from '../frames/frame.js';
+import { SharedPixelPool } from '../frames/pixel-pool.js';
 import { arrivalMs } from '../sim/record.js';
 import { SyntheticLine, type LineOptions, type RenderedWafer } from '../sim/line.js';
 import { Pacer, type CaptureDriver } from './driver.js';
@@ -26,13 +27,17 @@ export class SyntheticCapture implements CaptureDriver {
   readonly line: SyntheticLine;
   private readonly abort = new AbortController();
   private cached: RenderedWafer[] = [];
+  /** frame memory of wafers rendered afresh, reused once fusion has read them */
+  readonly memory: SharedPixelPool;
+  private readonly lent = new Map<number, SharedArrayBuffer[]>();
 
   constructor(
     private readonly o: SyntheticCaptureOptions,
     /** another capture whose line and pre-rendered cycle this one reuses */
     from?: SyntheticCapture,
   ) {
-    this.line = from?.line ?? new SyntheticLine({ poolSize: 8, ...o.line, shared: true });
+    this.memory = from?.memory ?? new SharedPixelPool();
+    this.line = from?.line ?? new SyntheticLine({ poolSize: 8, ...o.line, shared: this.memory.alloc });
     if (from) this.cached = from.cached;
   }
 
@@ -58,7 +63,10 @@ export class SyntheticCapture implements CaptureDriver {
       if (rate > 0) await pacer.until(atMs);
       else if (i % 64 === 63) await new Promise((r) => setImmediate(r));
       if (this.abort.signal.aborted) return;
+      this.memory.open();
       const w = this.wafer(i);
+      const taken = this.memory.close();
+      if (taken.length > 0) this.lent.set(i, taken);
       const frames = {} as Record<Modality, FrameInput>;
       for (const m of MODALITIES) frames[m] = { kind: 'raw', frame: w.frames[m] };
       yield {
@@ -75,5 +83,12 @@ export class SyntheticCapture implements CaptureDriver {
 
   stop(): void {
     this.abort.abort();
+  }
+
+  release(set: FrameSet): void {
+    const taken = this.lent.get(set.seq);
+    if (!taken) return;
+    this.lent.delete(set.seq);
+    this.memory.release(taken);
   }
 }

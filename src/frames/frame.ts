@@ -1,6 +1,7 @@
 import type { Affine } from '../common/affine.js';
 import type { TruthDefect } from '../common/defects.js';
 import type { Modality } from '../common/modality.js';
+import type { PixelAllocator } from './pixel-pool.js';
 
 export type PixelData = Uint8Array | Uint16Array;
 
@@ -47,9 +48,13 @@ export function bytesPerFrame(f: { width: number; height: number; channels: numb
   return f.width * f.height * f.channels * (f.depth / 8);
 }
 
-export function allocPixels(width: number, height: number, channels: 1 | 3, depth: 8 | 16, shared = false): PixelData {
+/** Plain memory (false), shared memory (true), or shared memory from an allocator that recycles it. */
+export type PixelMemory = boolean | PixelAllocator;
+
+/** `shared`: in shared memory (worker threads read it without a copy), from `shared` itself when it is an allocator. */
+export function allocPixels(width: number, height: number, channels: 1 | 3, depth: 8 | 16, shared: PixelMemory = false): PixelData {
   const n = width * height * channels;
   const bytes = n * (depth / 8);
-  const buf = shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+  const buf = typeof shared === 'function' ? shared(bytes) : shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
   return depth === 8 ? new Uint8Array(buf) : new Uint16Array(buf);
 }

@@ -39,6 +39,10 @@ export class CaptureGate implements CaptureDriver {
     this.wake?.();
   }
 
+  release(set: FrameSet): void {
+    this.inner.release?.(set);
+  }
+
   async *frames(): AsyncGenerator<FrameSet> {
     if (this.stopped) return;
     const it = this.inner.frames()[Symbol.asyncIterator]();

@@ -80,7 +80,10 @@ export async function runLine<T>(run: LineRun<T>): Promise<LineStats> {
     if (nextOut < 0) nextOut = set.seq;
     stats.wafersIn++;
     inFlight++;
-    run.fusion.fuse(set).then(settle, (e: Error) => settle(unusableWafer(set, `fusion failed: ${e.message}`)));
+    run.fusion
+      .fuse(set)
+      .then(settle, (e: Error) => settle(unusableWafer(set, `fusion failed: ${e.message}`)))
+      .finally(() => run.capture.release?.(set));
     while (inFlight >= run.maxInFlight) await new Promise<void>((r) => (wake = r));
   }
   while (inFlight > 0) await new Promise<void>((r) => (wake = r));

@@ -1,6 +1,6 @@
 import { DEFECT_CLASSES, type DefectClass, type TruthDefect } from '../common/defects.js';
 import { MODALITIES, type Modality } from '../common/modality.js';
-import { allocPixels, type RawFrame } from '../frames/frame.js';
+import { allocPixels, type PixelMemory, type RawFrame } from '../frames/frame.js';
 import { sampleDefect, type Defect, type DefectRequest } from './defects.js';
 import { sampleLook, type WaferLook } from './look.js';
 import { applyDefects, renderBackground } from './render.js';
@@ -25,8 +25,8 @@ export interface LineOptions {
    * fast enough for line rate in the demo and benchmarks.
    */
   poolSize: number;
-  /** allocate frames in SharedArrayBuffers so worker threads read them without a copy */
-  shared?: boolean;
+  /** allocate frames in SharedArrayBuffers so worker threads read them without a copy, from an allocator that recycles them if given */
+  shared?: PixelMemory;
   station?: SimStationSpec;
   /**
    * When given, decides what each wafer carries instead of defectRate and classWeights (a process
@@ -98,7 +98,7 @@ export class SyntheticLine {
   background(lookKey: number): Record<Modality, RawFrame> {
     const cached = this.pool.get(lookKey);
     if (cached) return cached;
-    const frames = renderBackground(this.station, this.look(lookKey), hash32(this.options.seed, lookKey, 0xb9), !!this.options.shared);
+    const frames = renderBackground(this.station, this.look(lookKey), hash32(this.options.seed, lookKey, 0xb9), this.options.shared ?? false);
     if (this.options.poolSize > 0) this.pool.set(lookKey, frames);
     return frames;
   }
@@ -122,7 +122,7 @@ export class SyntheticLine {
     const defects = this.defects(plan);
     const bg = this.background(plan.lookKey);
     let frames = bg;
-    if (defects.length > 0 && this.options.poolSize > 0) frames = copyFrames(bg, !!this.options.shared);
+    if (defects.length > 0 && this.options.poolSize > 0) frames = copyFrames(bg, this.options.shared ?? false);
     if (defects.length > 0) applyDefects(frames, this.station, look, defects, hash32(plan.seed, 0xa11));
     return { plan, frames, truth: defects.map((d) => d.truth), look };
   }
@@ -132,7 +132,7 @@ export class SyntheticLine {
   }
 }
 
-function copyFrames(src: Record<Modality, RawFrame>, shared: boolean): Record<Modality, RawFrame> {
+function copyFrames(src: Record<Modality, RawFrame>, shared: PixelMemory): Record<Modality, RawFrame> {
   const out = {} as Record<Modality, RawFrame>;
   for (const m of MODALITIES) {
     const f = src[m];

@@ -1,6 +1,6 @@
 import { applyAffine, invertAffine } from '../common/affine.js';
 import type { Modality } from '../common/modality.js';
-import { allocPixels, type RawFrame } from '../frames/frame.js';
+import { allocPixels, type PixelMemory, type RawFrame } from '../frames/frame.js';
 import type { Defect } from './defects.js';
 import type { WaferLook } from './look.js';
 import { GAUSS_TABLE, xorshift } from './rng.js';
@@ -178,7 +178,7 @@ export function chuckVisible(look: WaferLook, x: number, y: number): number {
   return look.chuckLevel * (look.lightGain + look.lightGx * x + look.lightGy * y);
 }
 
-export function renderVisible(cam: SimCamera, station: SimStation, look: WaferLook, seed: number, shared: boolean): RawFrame {
+export function renderVisible(cam: SimCamera, station: SimStation, look: WaferLook, seed: number, shared: PixelMemory): RawFrame {
   const g = geometry(cam, station);
   const { width: W, height: H } = cam;
   const data = allocPixels(W, H, 3, 8, shared) as Uint8Array;
@@ -242,7 +242,7 @@ export function infraredScene(look: WaferLook, factor: Float64Array, x: number, 
   return look.irWafer + look.irGx * x + look.irGy * y + look.irRadial * q + look.irDie * (die - 1) * 4;
 }
 
-export function renderInfrared(cam: SimCamera, station: SimStation, look: WaferLook, seed: number, shared: boolean): RawFrame {
+export function renderInfrared(cam: SimCamera, station: SimStation, look: WaferLook, seed: number, shared: PixelMemory): RawFrame {
   const g = geometry(cam, station);
   const { width: W, height: H } = cam;
   const data = allocPixels(W, H, 1, 16, shared) as Uint16Array;
@@ -282,7 +282,7 @@ export function xrayTransmission(look: WaferLook, x: number, y: number, R: numbe
   return t;
 }
 
-export function renderXray(cam: SimCamera, station: SimStation, look: WaferLook, seed: number, shared: boolean): RawFrame {
+export function renderXray(cam: SimCamera, station: SimStation, look: WaferLook, seed: number, shared: PixelMemory): RawFrame {
   const g = geometry(cam, station);
   const { width: W, height: H } = cam;
   const data = allocPixels(W, H, 1, 16, shared) as Uint16Array;
@@ -306,7 +306,7 @@ export function renderXray(cam: SimCamera, station: SimStation, look: WaferLook,
   return { width: W, height: H, channels: 1, depth: 16, data };
 }
 
-export function renderBackground(station: SimStation, look: WaferLook, seed: number, shared = false): Record<Modality, RawFrame> {
+export function renderBackground(station: SimStation, look: WaferLook, seed: number, shared: PixelMemory = false): Record<Modality, RawFrame> {
   return {
     visible: renderVisible(station.cameras.visible, station, look, seed ^ 0x1234567, shared),
     infrared: renderInfrared(station.cameras.infrared, station, look, seed ^ 0x2345678, shared),
