@@ -82,6 +82,8 @@ async function runOnce(makeCapture: (count: number) => CaptureDriver, total: num
   const rig = await SimArmRig.start({ arms: SIM_ARMS, dir: join(dir, 'arms'), seed: 1, driftScale: 3 });
   const config = simulationConfig(base, { brokerUrl, armFiles: rig.profileFiles, stateDir: dir });
   config.telemetry.prefix = prefix;
+  // its own client id: another service of the same station on this broker would otherwise take over the session
+  config.telemetry.clientId = prefix;
   const results = topicsFor(prefix, config.station).channel('results');
   const sub = await connectAsync(brokerUrl, { clientId: `wi-bench-sub-${process.pid}-${runNo}`, reconnectPeriod: 0 });
   await sub.subscribeAsync(results, { qos: 1 });
@@ -255,6 +257,8 @@ try {
       const prefix = `wi-bench-${process.pid}-cold-${r}`;
       const c = simulationConfig(base, { brokerUrl, armFiles: rig.profileFiles, stateDir: join(root, `cold-${r}`) });
       c.telemetry.prefix = prefix;
+      // its own client id: another service of the same station on this broker would otherwise take over the session
+      c.telemetry.clientId = prefix;
       c.capture.synthetic.rateHz = rateHz;
       cold.push(await coldStart(c, root));
       await clearRetained(prefix, c.station);

@@ -65,6 +65,8 @@ const prefix = `wi-soak-${process.pid}`;
 const rig = await SimArmRig.start({ arms: SIM_ARMS, dir: join(root, 'arms'), seed: 1, driftScale: 1 });
 const config = simulationConfig(base, { brokerUrl, armFiles: rig.profileFiles, stateDir: join(root, 'state') });
 config.telemetry.prefix = prefix;
+// its own client id: another service of the same station on this broker would otherwise take over the session
+config.telemetry.clientId = prefix;
 const sub = await connectAsync(brokerUrl, { clientId: `wi-soak-sub-${process.pid}`, reconnectPeriod: 0 });
 await sub.subscribeAsync(topicsFor(prefix, config.station).channel('results'), { qos: 1 });
 

@@ -22,13 +22,16 @@ const BAD: Array<[string, string, string, RegExp]> = [
   ['unknown key', 'run', '{"action":"pause","force":true}', /unknown key "force"/],
   ['unknown action', 'run', '{"action":"stop"}', /action: expected one of "pause", "resume", found "stop"/],
   ['a list, not an object', 'run', '["pause"]', /expected object/],
-  ['unknown command', 'reboot', '{}', /unknown command "reboot"; expected one of run, recipe, mode, setpoint/],
+  ['unknown command', 'reboot', '{}', /unknown command "reboot"; expected one of run, recipe, mode, setpoint, model/],
   ['mode for both arm and link', 'mode', '{"arm":"sim-grinder","link":"burr-feed","mode":"manual"}', /exactly one of arm or link/],
   ['mode for an unknown link', 'mode', '{"link":"chip-feed","mode":"manual"}', /no control link "chip-feed"/],
   ['recipe by path without a recipe folder', 'recipe', '{"path":"/etc/passwd"}', /recipes by path are off/],
   ['recipe with neither yaml nor path', 'recipe', '{}', /exactly one of yaml or path/],
   ['refused by the service', 'setpoint', '{"arm":"sim-grinder","parameter":"feedRate","value":3}', /driven by link burr-feed in auto mode/],
   ['recipe the service cannot read', 'recipe', '{"yaml":"name: nothing here"}', /expected a list of specs/],
+  ['model without a model folder configured', 'model', '{"path":"wafer-mm-2"}', /model changes by command are off \(telemetry.commands.modelDir is not set\)/],
+  ['model with an unknown variant', 'model', '{"path":"wafer-mm-2","variant":"fp16"}', /variant: expected one of "int8", "fp32", found "fp16"/],
+  ['model without a path', 'model', '{"variant":"int8"}', /path: missing, expected string/],
 ];
 
 t.test('bad commands are refused with the reason, and nothing changes', async (t) => {
@@ -62,6 +65,24 @@ t.test('recipes by path only from inside the recipe folder', async (t) => {
     t.match(out.reply.error, /expected a file inside \/srv\/recipes/, `${p} refused`);
   }
   t.same(service.calls, []);
+});
+
+t.test('models by path only from inside the model folder; the service refuses one it cannot load, with the reason', async (t) => {
+  const profiles = await loadProfiles();
+  const service = new FakeService(profiles, links);
+  const ctx: CommandContext = { handler: service, profiles, links, modelDir: '/srv/models', maxRecipeBytes: 1024 };
+  for (const p of ['../wafer-mm-2', '/opt/wafer-mm-2', '.', 'a/../../b']) {
+    const out = await runCommandPayload('model', JSON.stringify({ path: p }), ctx);
+    t.match(out.reply.error, /expected a model folder inside \/srv\/models/, `${p} refused`);
+  }
+  t.same(service.calls, [], 'none reached the service');
+  const missing = await runCommandPayload('model', '{"id":7,"path":"wafer-mm-9"}', ctx);
+  t.match(missing.reply, { id: 7, ok: false, error: /model kept as it was \(wafer-mm-1@8adf021f943e\): model \/srv\/models\/wafer-mm-9\/model.json: not found/ });
+  t.equal(missing.state, undefined, 'refused: no state change');
+  const ok = await runCommandPayload('model', '{"path":"wafer-mm-2","variant":"int8"}', ctx);
+  t.match(ok.reply, { command: 'model', ok: true, state: 'model' });
+  t.same(ok.state, { name: 'model', value: { id: 'wafer-mm-2@0123456789ab', variant: 'int8' } }, 'applied: the new model state is echoed');
+  t.same(service.calls, ['model /srv/models/wafer-mm-9', 'model /srv/models/wafer-mm-2 int8'], 'relative paths are taken inside the model folder');
 });
 
 t.test('over MQTT: refusals on the reply topic, no state topic touched', async (t) => {

@@ -3,9 +3,11 @@ import { Command, Option } from 'commander';
 import { report, scoreClasses } from '../model/evaluate.js';
 import { DEFAULT_MODEL, loadModel, variantFile } from '../model/load.js';
 import { num } from './args.js';
+import { modelCompareCommand } from './model-compare.js';
+import { modelUseCommand } from './model-use.js';
 
 export function modelCommand(): Command {
-  const cmd = new Command('model').description('the inspection model: evaluate it on labelled data');
+  const cmd = new Command('model').description('the inspection model: evaluate it, compare two on a lot, change the one a running appliance uses');
   cmd
     .command('eval')
     .description('per-class AUROC, recall and false-reject of the model on dataset chunks (wafer-inspect dataset output)')
@@ -35,5 +37,7 @@ export function modelCommand(): Command {
         await model.close();
       }
     });
+  cmd.addCommand(modelCompareCommand());
+  cmd.addCommand(modelUseCommand());
   return cmd;
 }

@@ -94,6 +94,7 @@ function resolvePaths(c: Config, base: string): Config {
   const t = c.telemetry;
   if (t.outbox.path) t.outbox.path = abs(t.outbox.path);
   if (t.commands.recipeDir) t.commands.recipeDir = abs(t.commands.recipeDir);
+  if (t.commands.modelDir) t.commands.modelDir = abs(t.commands.modelDir);
   if (t.tls) for (const k of ['ca', 'cert', 'key'] as const) if (t.tls[k]) t.tls[k] = abs(t.tls[k]);
   // An arm is a profile id (a bare name) or a file (anything with a slash or a .yaml ending).
   c.control.arms = c.control.arms.map((a) => (isProfileFile(a) ? abs(a) : a));

@@ -11,6 +11,7 @@ import { forModel, readThresholds, type ModelThresholds } from '../specs/thresho
 /** The stages after capture, opened and checked together: fusion, model, specs, inspector. */
 export interface Appliance {
   fusion: FusionStage;
+  /** the model opened at start */
   model: LoadedModel;
   prepared: PreparedSpecs;
   inspector: Inspector;
@@ -58,8 +59,9 @@ export async function openAppliance(config: Config, log: Logger): Promise<Applia
       inspector,
       recipe,
       thresholds,
+      // after a model change at run time the inspector holds the model in use, not the one opened here
       close: async () => {
-        await Promise.all([f.close(), model.close()]);
+        await Promise.all([f.close(), inspector.model.close()]);
       },
     };
   } catch (e) {

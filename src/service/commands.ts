@@ -3,13 +3,19 @@ import type { Config } from '../config/schema.js';
 import type { Inspector } from '../inspection/inspector.js';
 import type { JudgedSpec } from '../inspection/judge.js';
 import { prepareSpecs, type PreparedSpecs } from '../inspection/setup.js';
-import { variantFile, type LoadedModel } from '../model/load.js';
+import { variantFile, type LoadedModel, type Variant } from '../model/load.js';
 import { loadRecipe, parseRecipe, RecipeError, type Recipe } from '../specs/recipe.js';
 import type { ModelThresholds } from '../specs/thresholds.js';
 import { CommandRejected, type CommandHandler } from '../telemetry/commands/index.js';
 import type { ControlState, ModelState, RecipeState, RunState } from '../telemetry/state.js';
 import type { ControlRig } from './arms.js';
 import type { CaptureGate } from './gate.js';
+import { ModelRefused, openForLine, type LineModel } from './model-swap.js';
+
+/** What a model change did, for the service to announce (event, recipe state, alarm). */
+export type ModelChange =
+  | { ok: true; from: string; to: LineModel; path: string; recipe: RecipeState }
+  | { ok: false; current: string; path: string; variant: Variant; reason: string };
 
 /** The retained `state/recipe` payload: how every spec of the active recipe was read. */
 export function recipeState(recipe: Recipe, source: string, prepared: PreparedSpecs): RecipeState {
@@ -45,27 +51,40 @@ export function modelState(model: LoadedModel, variant: Config['model']['variant
 /**
  * What the service does with commands from the broker. A recipe is read and checked completely
  * before it replaces the active one: one spec the model cannot read or has no threshold for, and
- * the line keeps judging with the recipe it has.
+ * the line keeps judging with the recipe it has. A model likewise: loaded and checked in full, with
+ * its thresholds and the recipe read by it, before any wafer goes to it.
  */
 export class ServiceCommands implements CommandHandler {
   run: RunState = { state: 'running', since: new Date().toISOString() };
   recipe: RecipeState;
+  model: ModelState;
+  private activeRecipe: Recipe;
+  private lineModel: { model: LoadedModel; variant: Variant; thresholds: ModelThresholds };
+  /** old models closing once their last wafers are back */
+  private closing = new Set<Promise<void>>();
 
   constructor(
     private readonly o: {
+      config: Config;
       gate: CaptureGate;
       inspector: Inspector;
       model: LoadedModel;
       thresholds: ModelThresholds;
       rig: ControlRig | null;
       log: Logger;
+      recipe: Recipe;
       initialRecipe: RecipeState;
       /** told about every run state change and new specs (metrics, control window) */
       onRun?: (r: RunState) => void;
       onSpecs?: (specs: readonly string[]) => void;
+      /** told about every model change, applied or refused */
+      onModel?: (c: ModelChange) => void;
     },
   ) {
     this.recipe = o.initialRecipe;
+    this.activeRecipe = o.recipe;
+    this.lineModel = { model: o.model, variant: o.config.model.variant, thresholds: o.thresholds };
+    this.model = modelState(o.model, o.config.model.variant);
   }
 
   pause(): RunState {
@@ -97,14 +116,50 @@ export class ServiceCommands implements CommandHandler {
       if (e instanceof RecipeError) throw new CommandRejected(`recipe: ${e.problems.join('; ')}`);
       throw e;
     }
-    const prepared = await prepareSpecs(recipe, this.o.model, this.o.thresholds);
+    const prepared = await prepareSpecs(recipe, this.lineModel.model, this.lineModel.thresholds);
     if (prepared.rejected.length > 0) throw new CommandRejected(`recipe kept as it was: ${prepared.rejected.map((r) => `spec ${r.id} ("${r.text}"): ${r.reason}`).join('; ')}`);
     if (prepared.specs.length === 0) throw new CommandRejected('recipe kept as it was: the new one has no specs');
     this.o.inspector.setSpecs(prepared.specs);
     this.o.onSpecs?.(prepared.specs.map((s) => s.id));
+    this.activeRecipe = recipe;
     this.recipe = recipeState(recipe, name, prepared);
     this.o.log.info({ recipe: this.recipe.name, specs: prepared.specs.map((s) => `${s.id}:${s.kind}`) }, 'recipe changed by command');
     return this.recipe;
+  }
+
+  /**
+   * Loads and checks the model in `path`; only then do new wafers go to it. Wafers already with the
+   * old model finish there, and the old model is closed after the last of them.
+   */
+  async useModel(source: { path: string; variant?: Variant }): Promise<ModelState> {
+    const variant = source.variant ?? this.lineModel.variant;
+    const from = this.lineModel.model.id;
+    let next: LineModel;
+    try {
+      next = await openForLine(this.o.config, source.path, variant, this.activeRecipe);
+    } catch (e) {
+      if (!(e instanceof ModelRefused)) throw e;
+      this.o.log.warn({ path: source.path, variant, reason: e.message, model: from }, 'model refused; the line keeps its model');
+      this.o.onModel?.({ ok: false, current: from, path: source.path, variant, reason: e.message });
+      throw new CommandRejected(`model kept as it was (${from}): ${e.message}`);
+    }
+    const closing = this.o.inspector
+      .useModel(next.model, next.prepared.specs)
+      .then((old) => old.close())
+      .catch((e: Error) => this.o.log.error({ err: e }, 'closing the previous model failed'))
+      .finally(() => this.closing.delete(closing));
+    this.closing.add(closing);
+    this.lineModel = next;
+    this.model = modelState(next.model, variant);
+    this.recipe = recipeState(this.activeRecipe, this.recipe.source, next.prepared);
+    this.o.log.info({ from, to: next.model.id, variant, path: source.path }, 'model changed by command');
+    this.o.onModel?.({ ok: true, from, to: next, path: source.path, recipe: this.recipe });
+    return this.model;
+  }
+
+  /** Resolves once every replaced model has been closed. */
+  async settled(): Promise<void> {
+    while (this.closing.size > 0) await Promise.all(this.closing);
   }
 
   setMode(target: { arm: string } | { link: string }, mode: 'auto' | 'manual'): ControlState {

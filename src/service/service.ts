@@ -13,7 +13,7 @@ import { outboxPathFor, StatsCollector, TelemetryPublisher, topicsFor, type Alar
 import { openAppliance, type Appliance } from './appliance.js';
 import { ControlRig, loadArmProfiles } from './arms.js';
 import { captureOptions } from './capture-options.js';
-import { modelState, recipeState, ServiceCommands } from './commands.js';
+import { modelState, recipeState, ServiceCommands, type ModelChange } from './commands.js';
 import { CaptureGate } from './gate.js';
 import { HttpEndpoints, type HealthReport } from './http.js';
 import { runLine } from './line.js';
@@ -86,6 +86,7 @@ export class Service {
   private readonly stats = new StatsCollector();
   private readonly problems: ProblemCounter;
   private problemTimer: NodeJS.Timeout | undefined;
+  private modelAlarm = false;
   private readonly log: Logger;
   private readonly env: NodeJS.ProcessEnv;
 
@@ -151,6 +152,7 @@ export class Service {
         changeRecipe: (s: { yaml: string } | { path: string }) => this.commands!.changeRecipe(s),
         setMode: (t: { arm: string } | { link: string }, m: 'auto' | 'manual') => this.commands!.setMode(t, m),
         setSetpoint: (s: { arm: string; parameter: string; value: number }) => this.commands!.setSetpoint(s),
+        useModel: (s: { path: string; variant?: 'int8' | 'fp32' }) => this.commands!.useModel(s),
       };
       this.publisher = new TelemetryPublisher({
         config: config.telemetry,
@@ -189,6 +191,8 @@ export class Service {
     }
 
     this.commands = new ServiceCommands({
+      config,
+      recipe: appliance.recipe,
       gate,
       inspector: appliance.inspector,
       model: appliance.model,
@@ -198,6 +202,7 @@ export class Service {
       initialRecipe,
       onRun: (r) => (this.progress.paused = r.state === 'paused'),
       onSpecs: (ids) => this.rig?.setSpecs(ids),
+      onModel: (c) => this.modelChanged(c),
     });
     this.publisher?.setState('model', modelState(appliance.model, config.model.variant));
     this.publisher?.setState('recipe', initialRecipe);
@@ -250,6 +255,23 @@ export class Service {
     this.metrics.alarm(a.code, a.active);
     this.publisher?.alarm(a);
     this.publishControl();
+  }
+
+  /** A model change goes out as an event; a refusal also as an alarm, cleared by the next change that is applied. */
+  private modelChanged(c: ModelChange): void {
+    const at = Date.now();
+    if (c.ok) {
+      this.publisher?.event({ at, kind: 'model-changed', model: c.to.model.id, from: c.from, path: c.path, variant: c.to.variant, reason: `model ${c.from} replaced by ${c.to.model.id}` });
+      this.publisher?.setState('recipe', c.recipe);
+      if (this.modelAlarm) {
+        this.modelAlarm = false;
+        this.alarm({ at: new Date(at).toISOString(), code: 'model-refused', severity: 'warning', active: false, source: 'model', message: `model ${c.to.model.id} in use` });
+      }
+      return;
+    }
+    this.publisher?.event({ at, kind: 'model-refused', model: c.current, path: c.path, variant: c.variant, reason: c.reason });
+    this.modelAlarm = true;
+    this.alarm({ at: new Date(at).toISOString(), code: 'model-refused', severity: 'warning', active: true, source: 'model', message: `model in ${c.path} (${c.variant}) refused, ${c.current} runs on: ${c.reason}` });
   }
 
   private publishControl(): void {
@@ -338,6 +360,7 @@ export class Service {
     // Arms first: their last moves and alarms still go into the outbox.
     await this.rig?.stop();
     await this.publisher?.close({ drainMs });
+    await this.commands?.settled();
     await this.appliance?.close();
     await this.http?.close();
     await this.notifier.flush();

@@ -41,6 +41,7 @@ const commands = z
     enabled: z.boolean().default(true).describe('listen on <prefix>/<station>/set/#'),
     recipeDir: z.string().min(1).optional().describe('recipes named by path must lie in this folder; without it only inline YAML is taken'),
     maxRecipeBytes: z.number().int().positive().default(256 * 1024),
+    modelDir: z.string().min(1).optional().describe('model folders named by set/model must lie in this folder; without it the model is not changed by command'),
   })
   .strict();
 

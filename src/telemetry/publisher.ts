@@ -7,7 +7,7 @@ import { runCommandPayload, type CommandContext, type CommandHandler, type Comma
 import { clientIdFor, type TelemetryConfig } from './config.js';
 import { connectOptions } from './connect-options.js';
 import { Outbox, type AppendResult, type OutboxRow, type OutboxStats } from './outbox.js';
-import { gapAlarm, type AlarmRecord, type ChannelRecord } from './records.js';
+import { gapAlarm, type AlarmRecord, type ChannelRecord, type ModelEvent } from './records.js';
 import { SparkplugEdgeNode } from './sparkplug/edge-node.js';
 import type { StateValues } from './state.js';
 import type { TelemetryStatus } from './stats.js';
@@ -78,7 +78,7 @@ export class TelemetryPublisher {
     });
     this.commandCtx =
       o.handler && c.commands.enabled
-        ? { handler: o.handler, profiles: o.profiles ?? new Map(), links: o.links ?? new Map(), recipeDir: c.commands.recipeDir, maxRecipeBytes: c.commands.maxRecipeBytes }
+        ? { handler: o.handler, profiles: o.profiles ?? new Map(), links: o.links ?? new Map(), recipeDir: c.commands.recipeDir, maxRecipeBytes: c.commands.maxRecipeBytes, modelDir: c.commands.modelDir }
         : null;
 
     try {
@@ -117,7 +117,7 @@ export class TelemetryPublisher {
     return this.record('moves', m, { at: new Date(m.at).toISOString() });
   }
 
-  event(e: ControlEvent): AppendResult {
+  event(e: ControlEvent | ModelEvent): AppendResult {
     return this.record('events', e, { at: new Date(e.at).toISOString() });
   }
 

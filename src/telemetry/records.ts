@@ -14,11 +14,23 @@ export interface AlarmRecord {
   [key: string]: unknown;
 }
 
+/** A model change on `<base>/events`: applied, or refused with the reason (the old model runs on). */
+export interface ModelEvent {
+  at: number;
+  kind: 'model-changed' | 'model-refused';
+  /** the model now scoring wafers, and for a change the one before it */
+  model: string;
+  from?: string;
+  path: string;
+  variant: string;
+  reason: string;
+}
+
 export interface ChannelRecord {
   results: ResultRecord;
   alarms: AlarmRecord;
   moves: MoveRecord;
-  events: ControlEvent;
+  events: ControlEvent | ModelEvent;
 }
 
 /** Records refused while the outbox was full: kept as one row in their place in the stream. */

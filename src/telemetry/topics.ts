@@ -10,7 +10,7 @@ export type StateName = (typeof STATE_NAMES)[number];
 export const CHANNELS = ['results', 'alarms', 'moves', 'events'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
-export const COMMAND_NAMES = ['run', 'recipe', 'mode', 'setpoint'] as const;
+export const COMMAND_NAMES = ['run', 'recipe', 'mode', 'setpoint', 'model'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 export interface Topics {

@@ -13,6 +13,8 @@ export interface CommandContext {
   links: ReadonlyMap<string, { arm: string; parameter: string }>;
   recipeDir?: string;
   maxRecipeBytes: number;
+  /** model folders named by a command must lie in here */
+  modelDir?: string;
 }
 
 /** One command: its payload schema (validates and documents it), checks that need the context, and how it is applied. */

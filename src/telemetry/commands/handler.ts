@@ -1,4 +1,4 @@
-import type { ControlState, RecipeState, RunState } from '../state.js';
+import type { ControlState, ModelState, RecipeState, RunState } from '../state.js';
 
 /**
  * What the service does with a command that passed validation. Each method applies the change and
@@ -13,6 +13,8 @@ export interface CommandHandler {
   setMode(target: { arm: string } | { link: string }, mode: 'auto' | 'manual'): Promise<ControlState> | ControlState;
   /** Limits and writability are checked before this is called; the handler may still refuse (e.g. a link in auto mode). */
   setSetpoint(s: { arm: string; parameter: string; value: number }): Promise<ControlState> | ControlState;
+  /** The service loads and checks the model before any wafer goes to it; one that fails a check is refused with the reason. */
+  useModel(source: { path: string; variant?: 'int8' | 'fp32' }): Promise<ModelState> | ModelState;
 }
 
 export class CommandRejected extends Error {}

@@ -5,6 +5,7 @@ import { COMMAND_NAMES } from '../topics.js';
 import type { Command, CommandContext } from './command.js';
 import { CommandRejected } from './handler.js';
 import { modeCommand } from './mode.js';
+import { modelCommand } from './model.js';
 import { recipeCommand } from './recipe.js';
 import { runCommand } from './run.js';
 import { setpointCommand } from './setpoint.js';
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, AnyCommand> = {
   recipe: recipeCommand as unknown as AnyCommand,
   mode: modeCommand as unknown as AnyCommand,
   setpoint: setpointCommand as unknown as AnyCommand,
+  model: modelCommand as unknown as AnyCommand,
 };
 
 /** The answer on `reply/<command>`: `ok` with the state topic it changed, or the reason it was refused. */
