@@ -9,7 +9,10 @@
  *  - cold start of `wafer-inspect run` to READY.
  * Medians over runs; the last line is one JSON object.
  *
- *   npm run bench [-- --runs 3 --wafers 400 --paced 240 --warmup 40 --rate 15 --lot-size 48 --mqtt mqtt://127.0.0.1:1883]
+ *   npm run bench [-- --runs 3 --wafers 400 --paced 240 --warmup 40 --rate 15 --lot-size 48 --mqtt mqtt://127.0.0.1:1883 --config FILE]
+ *
+ * --config: the model and fusion settings to measure (e.g. model.threads, model.spinWait); the
+ * benchmark sets up capture, telemetry and control itself.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -41,6 +44,7 @@ const { values: a } = parseArgs({
     rate: { type: 'string', default: '15' },
     'lot-size': { type: 'string', default: '48' },
     mqtt: { type: 'string', default: process.env.MQTT_URL || 'mqtt://127.0.0.1:1883' },
+    config: { type: 'string' },
   },
 });
 const runs = Number(a.runs);
@@ -52,7 +56,7 @@ const lotSize = Number(a['lot-size']);
 const brokerUrl = a.mqtt!;
 for (const [k, v] of Object.entries({ runs, wafers, paced, warmup, rateHz, lotSize })) if (!(v > 0)) throw new Error(`--${k}: not a positive number`);
 
-const base: Config = await loadConfig();
+const base: Config = await loadConfig(a.config);
 const root = mkdtempSync(join(tmpdir(), 'wi-bench-pipeline-'));
 let runNo = 0;
 installProbes();

@@ -92,9 +92,10 @@ export const configSchema = z
         threads: z.number().int().min(1).max(64).default(2).describe('threads one inference may use'),
         maxBatch: z.number().int().min(1).max(64).default(8),
         executionProviders: z.array(z.string()).min(1).default(['cpu']),
+        spinWait: z.boolean().default(false).describe("onnxruntime's threads busy-wait between operators: a little faster alone, slower beside the fusion workers (README, benchmark)"),
       })
       .strict()
-      .default({ variant: 'fp32', threads: 2, maxBatch: 8, executionProviders: ['cpu'] }),
+      .default({ variant: 'fp32', threads: 2, maxBatch: 8, executionProviders: ['cpu'], spinWait: false }),
     recipe: z.string().optional().describe("recipe file; default: the package's deploy/recipe.example.yaml"),
     thresholds: z.string().optional().describe("score thresholds file; default: thresholds.yaml in the station's calibration"),
     fusion: z

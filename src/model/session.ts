@@ -6,6 +6,8 @@ export interface SessionOptions {
   threads: number;
   /** e.g. ['cpu']; the first that loads is used */
   executionProviders: string[];
+  /** let onnxruntime's threads busy-wait for work between operators instead of sleeping */
+  spinWait?: boolean;
 }
 
 export const DEFAULT_SESSION: SessionOptions = { threads: 2, executionProviders: ['cpu'] };
@@ -24,6 +26,8 @@ export async function openSession(dir: string, file: OnnxFile, o: SessionOptions
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
       executionProviders: o.executionProviders,
+      // spinning threads take the cores from the fusion workers they share them with
+      extra: { session: { intra_op: { allow_spinning: o.spinWait ? '1' : '0' } } },
     });
   } catch (e) {
     throw new ModelError(`model file ${file.path}: onnxruntime cannot load it: ${(e as Error).message}`);

@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.js';
 import { FusionStage } from '../fusion/stage.js';
 import { Inspector } from '../inspection/inspector.js';
 import { prepareSpecs, type PreparedSpecs } from '../inspection/setup.js';
+import type { ImageOptions } from '../model/image.js';
 import { loadModel, variantFile, type LoadedModel } from '../model/load.js';
 import { loadRecipe, type Recipe } from '../specs/recipe.js';
 import { forModel, readThresholds, type ModelThresholds } from '../specs/thresholds.js';
@@ -30,15 +31,16 @@ export class StartError extends Error {
  * a damaged model, thresholds calibrated for another model or a spec that cannot be read is an error
  * here that says what to do, not a failure on every wafer.
  */
+/** How the configured model is run: the same for the model at start and one swapped in later. */
+export function modelOptions(config: Config, variant: Config['model']['variant']): Partial<ImageOptions> {
+  const m = config.model;
+  return { variant: variantFile(variant), threads: m.threads, maxBatch: m.maxBatch, executionProviders: m.executionProviders, spinWait: m.spinWait };
+}
+
 export async function openAppliance(config: Config, log: Logger): Promise<Appliance> {
   const grid = { size: config.fusion.gridSize, fieldMm: config.fusion.fieldMm, roiRadiusMm: config.fusion.roiRadiusMm };
   const recipe = await loadRecipe(recipePath(config));
-  const model = await loadModel(modelDir(config), grid, {
-    variant: variantFile(config.model.variant),
-    threads: config.model.threads,
-    maxBatch: config.model.maxBatch,
-    executionProviders: config.model.executionProviders,
-  });
+  const model = await loadModel(modelDir(config), grid, modelOptions(config, config.model.variant));
   let fusion: FusionStage | undefined;
   try {
     const path = thresholdsFile(config);

@@ -1,7 +1,8 @@
 import { thresholdsFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { prepareSpecs, type PreparedSpecs } from '../inspection/setup.js';
-import { loadModel, variantFile, type LoadedModel, type Variant } from '../model/load.js';
+import { loadModel, type LoadedModel, type Variant } from '../model/load.js';
+import { modelOptions } from './appliance.js';
 import type { Recipe } from '../specs/recipe.js';
 import { forModel, readThresholds, type ModelThresholds } from '../specs/thresholds.js';
 
@@ -28,12 +29,7 @@ export async function openForLine(config: Config, dir: string, variant: Variant,
   const grid = { size: config.fusion.gridSize, fieldMm: config.fusion.fieldMm, roiRadiusMm: config.fusion.roiRadiusMm };
   let model: LoadedModel;
   try {
-    model = await loadModel(dir, grid, {
-      variant: variantFile(variant),
-      threads: config.model.threads,
-      maxBatch: config.model.maxBatch,
-      executionProviders: config.model.executionProviders,
-    });
+    model = await loadModel(dir, grid, modelOptions(config, variant));
   } catch (e) {
     throw new ModelRefused((e as Error).message);
   }
