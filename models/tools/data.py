@@ -9,8 +9,13 @@ CLASSES = ["edge-burr", "edge-chip", "scratch", "particle", "stain", "crack", "v
 
 
 class Arrays:
-    def __init__(self, prefixes):
+    """extra: classes beyond the built-in ones, named in the wafers' truth; the dataset's masks hold
+    only built-in classes, so theirs are discs of the truth's size around its centre."""
+
+    def __init__(self, prefixes, extra=()):
         self.inputs, self.masks, self.wafers, self.perms = [], [], [], []
+        self.classes = CLASSES + [c for c in extra if c not in CLASSES]
+        self.field = 320.0
         self.grid = None
         for p in prefixes:
             idx = json.load(open(p + ".json"))
@@ -20,6 +25,7 @@ class Arrays:
             if self.grid is None:
                 self.grid = g
             assert g == self.grid, "chunks with different grids"
+            self.field = float(idx["grid"]["fieldMm"])
             n = len(idx["wafers"])
             self.perms.append([list(idx["channels"]).index(c) for c in INPUT_CHANNELS])
             self.inputs.append(np.memmap(p + ".inputs.u16", dtype="<u2", mode="r", shape=(n, 8, g, g)))
@@ -35,21 +41,36 @@ class Arrays:
         return self.inputs[c][i, self.perms[c], r0:r0 + size, c0:c0 + size].astype(np.float32) / 65535.0
 
     def bits(self, k, r0=0, c0=0, size=None):
-        c, i, _ = self.wafers[k]
+        c, i, w = self.wafers[k]
         size = size or self.grid
-        return np.asarray(self.masks[c][i, r0:r0 + size, c0:c0 + size])
+        b = np.asarray(self.masks[c][i, r0:r0 + size, c0:c0 + size])
+        if len(self.classes) == len(CLASSES):
+            return b
+        b = b.astype(np.int32)
+        for d in w["truth"]:
+            if d["class"] in self.classes[len(CLASSES):]:
+                b |= self.disc(d, r0, c0, size).astype(np.int32) << self.classes.index(d["class"])
+        return b
+
+    def disc(self, d, r0, c0, size):
+        """Cells of the window within the truth's radius of its centre (src/dataset/masks.ts, truth discs)."""
+        cell = self.field / self.grid
+        r = max(d["sizeMm"] / 2, cell / 2)
+        y = self.field / 2 - (np.arange(r0, r0 + size) + 0.5) * cell
+        x = (np.arange(c0, c0 + size) + 0.5) * cell - self.field / 2
+        return (x[None, :] - d["xMm"]) ** 2 + (y[:, None] - d["yMm"]) ** 2 <= r * r
 
     def present(self, k):
-        """[8] 0/1: the classes in the wafer's truth."""
+        """[classes] 0/1: the classes in the wafer's truth."""
         names = {d["class"] for d in self.wafers[k][2]["truth"]}
-        return np.array([1.0 if c in names else 0.0 for c in CLASSES], dtype=np.float32)
+        return np.array([1.0 if c in names else 0.0 for c in self.classes], dtype=np.float32)
 
 
-def class_targets(bits, stride):
+def class_targets(bits, stride, n=len(CLASSES)):
     """Per-class targets on the model's output grid: a cell holds a class if any input cell under it does."""
     g = bits.shape[-1] // stride
-    planes = np.stack([(bits >> k) & 1 for k in range(len(CLASSES))]).astype(np.float32)
-    return planes.reshape(len(CLASSES), g, stride, g, stride).max(axis=(2, 4))
+    planes = np.stack([(bits >> k) & 1 for k in range(n)]).astype(np.float32)
+    return planes.reshape(n, g, stride, g, stride).max(axis=(2, 4))
 
 
 def sample_crop(rng, arrays, k, size, stride, where, cls=None):
@@ -73,7 +94,7 @@ def sample_crop(rng, arrays, k, size, stride, where, cls=None):
         cy, cx = rng.integers(size // 2, g - size // 2 + 1, size=2)
     r0 = int(np.clip(cy - size // 2, 0, g - size)) // stride * stride
     c0 = int(np.clip(cx - size // 2, 0, g - size)) // stride * stride
-    return arrays.x(k, r0, c0, size), class_targets(arrays.bits(k, r0, c0, size), stride), (r0, c0)
+    return arrays.x(k, r0, c0, size), class_targets(arrays.bits(k, r0, c0, size), stride, len(arrays.classes)), (r0, c0)
 
 
 def auroc(scores, labels):

@@ -74,24 +74,25 @@ def quantise(image, arrays, n_calibrate, grid):
     return image
 
 
-def modality_weights(image, text, tok, arrays, n):
+def modality_weights(image, text, tok, arrays, n, canonical=CANONICAL):
     """Mean gate weight of each modality at the cells holding each class: where the model reads a class from."""
-    sums = {c: [0.0, 0.0, 0.0] for c in CLASSES}
-    counts = {c: 0 for c in CLASSES}
+    classes = arrays.classes
+    sums = {c: [0.0, 0.0, 0.0] for c in classes}
+    counts = {c: 0 for c in classes}
     with torch.no_grad():
-        q, _ = text(encode_all(tok, [CANONICAL[c] for c in CLASSES]))
+        q, _ = text(encode_all(tok, [canonical[c] for c in classes]))
         for k in range(min(n, len(arrays))):
-            y = class_targets(arrays.bits(k), STRIDE)
+            y = class_targets(arrays.bits(k), STRIDE, len(classes))
             if not y.any():
                 continue
             _, w = image.logits(torch.from_numpy(arrays.x(k)[None]), q)
-            for j, c in enumerate(CLASSES):
+            for j, c in enumerate(classes):
                 cells = y[j] > 0
                 if cells.any():
                     for m in range(3):
                         sums[c][m] += float(w[m][0, j].numpy()[cells].sum())
                     counts[c] += int(cells.sum())
-    return {c: {m: round(sums[c][i] / max(1, counts[c]), 3) for i, m in enumerate(MODALITIES)} for c in CLASSES}
+    return {c: {m: round(sums[c][i] / max(1, counts[c]), 3) for i, m in enumerate(MODALITIES)} for c in classes}
 
 
 def onnx_entry(path, name):
@@ -107,6 +108,34 @@ def onnx_entry(path, name):
 def sha256(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
+
+
+def write_manifest(out, model_id, grid, classes, canonical, parameters, weights=None, extra=None):
+    """model.json of an exported folder: what the appliance checks on load; `extra` adds keys it ignores."""
+    p = lambda f: os.path.join(out, f)  # noqa: E731
+    manifest = {
+        "format": "wafer-inspect-model/1",
+        "id": model_id,
+        "grid": {"size": grid, "fieldMm": 320, "roiRadiusMm": 158},
+        "inputChannels": INPUT_CHANNELS,
+        "outputStride": STRIDE,
+        "embedding": EMBED,
+        "classes": list(classes),
+        "kinds": list(classes) + ["none"],
+        "canonical": {c: canonical[c] for c in classes},
+        "parameters": parameters,
+        **({"modalityWeights": weights} if weights else {}),
+        **(extra or {}),
+        "files": {
+            "image": onnx_entry(p("image-int8.onnx"), "image-int8.onnx"),
+            "imageFloat": onnx_entry(p("image-fp32.onnx"), "image-fp32.onnx"),
+            "text": onnx_entry(p("text.onnx"), "text.onnx"),
+            "tokenizer": {"path": "tokenizer.json", "sha256": sha256(p("tokenizer.json"))},
+        },
+    }
+    with open(p("model.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
 
 
 def main():
@@ -130,28 +159,8 @@ def main():
     export_image(quantise(image, arrays, a.calibrate_wafers, arrays.grid), p("image-int8.onnx"), arrays.grid)
     if os.path.abspath(a.tokenizer) != os.path.abspath(p("tokenizer.json")):
         shutil.copyfile(a.tokenizer, p("tokenizer.json"))
-    manifest = {
-        "format": "wafer-inspect-model/1",
-        "id": a.id,
-        "grid": {"size": arrays.grid, "fieldMm": 320, "roiRadiusMm": 158},
-        "inputChannels": INPUT_CHANNELS,
-        "outputStride": STRIDE,
-        "embedding": EMBED,
-        "classes": CLASSES,
-        "kinds": KINDS,
-        "canonical": CANONICAL,
-        "parameters": {"image": sum(t.numel() for t in ImageModel(arrays.grid).parameters()), "text": sum(t.numel() for t in text.parameters())},
-        **({"modalityWeights": weights} if weights else {}),
-        "files": {
-            "image": onnx_entry(p("image-int8.onnx"), "image-int8.onnx"),
-            "imageFloat": onnx_entry(p("image-fp32.onnx"), "image-fp32.onnx"),
-            "text": onnx_entry(p("text.onnx"), "text.onnx"),
-            "tokenizer": {"path": "tokenizer.json", "sha256": sha256(p("tokenizer.json"))},
-        },
-    }
-    with open(p("model.json"), "w") as f:
-        json.dump(manifest, f, indent=2)
-        f.write("\n")
+    params = {"image": sum(t.numel() for t in ImageModel(arrays.grid).parameters()), "text": sum(t.numel() for t in text.parameters())}
+    write_manifest(a.out, a.id, arrays.grid, CLASSES, CANONICAL, params, weights)
     for f in ("text.onnx", "image-fp32.onnx", "image-int8.onnx", "tokenizer.json"):
         print("%s: %d bytes" % (f, os.path.getsize(p(f))))
 

@@ -54,12 +54,14 @@ def encode_all(tok, texts):
     return torch.tensor([tok.encode(t)[0] for t in texts], dtype=torch.long)
 
 
-def evaluate(image, text, tok, arrays, limit=None, batch=8):
+def evaluate(image, text, tok, arrays, limit=None, batch=8, canonical=CANONICAL):
     """Per-class AUROC of each wafer's highest score for the class's canonical query."""
+    classes = arrays.classes
+    training = image.training, text.training
     image.eval()
     text.eval()
     with torch.no_grad():
-        q, _ = text(encode_all(tok, [CANONICAL[c] for c in CLASSES]))
+        q, _ = text(encode_all(tok, [canonical[c] for c in classes]))
         n = len(arrays) if limit is None else min(limit, len(arrays))
         scores, labels = [], []
         for i in range(0, n, batch):
@@ -69,9 +71,9 @@ def evaluate(image, text, tok, arrays, limit=None, batch=8):
             scores.append(s.amax((2, 3)).numpy())
             labels.append(np.stack([arrays.present(k) for k in ks]))
     scores, labels = np.concatenate(scores), np.concatenate(labels)
-    image.train()
-    text.train()
-    return {c: auroc(scores[:, j], labels[:, j]) for j, c in enumerate(CLASSES)}
+    image.train(training[0])
+    text.train(training[1])
+    return {c: auroc(scores[:, j], labels[:, j]) for j, c in enumerate(classes)}
 
 
 def main():

@@ -43,7 +43,7 @@ export async function exportDataset(o: DatasetOptions): Promise<DatasetIndex> {
   const grid = makeGrid(o.grid);
   const G2 = grid.size * grid.size;
   const line = meta.synthetic
-    ? new SyntheticLine({ seed: meta.synthetic.seed, defectRate: meta.synthetic.defectRate, maxDefects: meta.synthetic.maxDefects, classWeights: meta.synthetic.classWeights, station: meta.synthetic.station as SimStationSpec })
+    ? new SyntheticLine({ seed: meta.synthetic.seed, defectRate: meta.synthetic.defectRate, maxDefects: meta.synthetic.maxDefects, classWeights: meta.synthetic.classWeights, station: meta.synthetic.station as SimStationSpec, look: meta.synthetic.look })
     : null;
   const fusion = new FusionStage({ stationDir: o.stationDir, grid: o.grid, workers: o.workers });
   await fusion.ready();

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LOOKS } from '../sim/look.js';
 
 /**
  * The recorded-lot format (contracts §2). Readers ignore keys they do not know, so newer writers
@@ -16,6 +17,8 @@ export const syntheticOriginSchema = z.object({
   maxDefects: z.number().int(),
   classWeights: z.record(z.string(), z.number()).optional(),
   station: z.unknown().describe('the simulated station spec'),
+  /** the look's ranges (src/sim/look.ts); absent: default */
+  look: z.enum(LOOKS).optional(),
 });
 
 export const lotMetaSchema = z.object({

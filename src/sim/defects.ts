@@ -1,5 +1,6 @@
 import type { DefectClass, TruthDefect } from '../common/defects.js';
 import { Burr, Chip } from './edge-shapes.js';
+import type { LookName } from './look.js';
 import type { Rng } from './rng.js';
 import { Blob, extentOf, Gaussian, Strokes, type Segment, type Shape } from './shapes.js';
 
@@ -95,7 +96,11 @@ function finish(cls: DefectClass, shape: Shape, effects: Omit<Defect, 'class' | 
   return { class: cls, shape, ...effects, truth: { class: cls, xMm: round(e.xMm), yMm: round(e.yMm), sizeMm: round(e.sizeMm) } };
 }
 
-export function sampleDefect(rng: Rng, req: DefectRequest, radius: number): Defect {
+/**
+ * `look` changes how some classes appear: at the `plant` look particles are organic residue,
+ * translucent and near the film's colour in the visible, but absorbing in the infrared.
+ */
+export function sampleDefect(rng: Rng, req: DefectRequest, radius: number, look: LookName = 'default'): Defect {
   const [lo, hi] = SIZE_RANGE_MM[req.class];
   const size = req.sizeMm ?? rng.logRange(lo, hi);
   switch (req.class) {
@@ -125,6 +130,13 @@ export function sampleDefect(rng: Rng, req: DefectRequest, radius: number): Defe
     case 'particle': {
       const [cx, cy] = surfacePlace(rng, req, radius, size / 2);
       const shape = new Blob(cx, cy, size / 2 / 1.25, harmonics(rng, 0.25), rng.range(0.8, 1.25), rng.range(0, 3.14));
+      if (look === 'plant') {
+        const v = rng.range(110, 170);
+        return finish('particle', shape, {
+          visible: { op: 'paint', rgb: [v, v * rng.range(0.95, 1.05), v * rng.range(0.9, 1.0)], opacity: rng.range(0.2, 0.45) },
+          infrared: { op: 'add', amount: -rng.range(150, 400) },
+        });
+      }
       const v = rng.next() < 0.7 ? rng.range(15, 70) : rng.range(200, 250);
       return finish('particle', shape, { visible: { op: 'paint', rgb: [v, v * rng.range(0.9, 1.1), v * rng.range(0.85, 1.1)], opacity: rng.range(0.75, 1) } });
     }

@@ -2,8 +2,8 @@ import { DEFECT_CLASSES, type DefectClass, type TruthDefect } from '../common/de
 import { MODALITIES, type Modality } from '../common/modality.js';
 import { allocPixels, type PixelMemory, type RawFrame } from '../frames/frame.js';
 import { sampleDefect, type Defect, type DefectRequest } from './defects.js';
-import { sampleLook, type WaferLook } from './look.js';
-import { applyDefects, renderBackground } from './render.js';
+import { sampleLook, type LookName, type WaferLook } from './look.js';
+import { applyDefects, blurVisible, renderBackground } from './render.js';
 import { hash32, Rng } from './rng.js';
 import { buildStation, REFERENCE_STATION, type SimStation, type SimStationSpec } from './station.js';
 
@@ -33,6 +33,8 @@ export interface LineOptions {
    * model driving the line, src/sim/process.ts). A function: not for recordings rendered in workers.
    */
   defectsFor?: (index: number) => DefectRequest[];
+  /** which ranges looks and defect appearances are drawn from (look.ts); default 'default' */
+  look?: LookName;
 }
 
 export const DEFAULT_LINE: LineOptions = { seed: 1, defectRate: 0.3, maxDefects: 3, poolSize: 0 };
@@ -91,7 +93,7 @@ export class SyntheticLine {
   }
 
   look(lookKey: number): WaferLook {
-    return sampleLook(new Rng(hash32(this.options.seed, lookKey, 0x100c)));
+    return sampleLook(new Rng(hash32(this.options.seed, lookKey, 0x100c)), this.options.look);
   }
 
   /** Defect-free frames of a look: cached when pooled, rendered afresh otherwise. */
@@ -110,7 +112,7 @@ export class SyntheticLine {
 
   defects(plan: WaferPlan): Defect[] {
     const rng = new Rng(hash32(plan.seed, 0xdef));
-    return plan.defects.map((req) => sampleDefect(rng, req, this.station.waferDiameterMm / 2));
+    return plan.defects.map((req) => sampleDefect(rng, req, this.station.waferDiameterMm / 2, this.options.look));
   }
 
   /**
@@ -124,6 +126,8 @@ export class SyntheticLine {
     let frames = bg;
     if (defects.length > 0 && this.options.poolSize > 0) frames = copyFrames(bg, this.options.shared ?? false);
     if (defects.length > 0) applyDefects(frames, this.station, look, defects, hash32(plan.seed, 0xa11));
+    // the lens blurs defects with the wafer, so after them; into a new buffer, since pooled frames are shared
+    if (look.visibleBlurMm) frames = { ...frames, visible: blurVisible(frames.visible, this.station.cameras.visible.pitchMm, look.visibleBlurMm, this.options.shared ?? false) };
     return { plan, frames, truth: defects.map((d) => d.truth), look };
   }
 

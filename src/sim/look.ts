@@ -49,9 +49,44 @@ export interface WaferLook {
   xrTsvRadius: number;
   xrTsv: number;
   xrNoise: number;
+  /** optics: blur of the visible camera (mm, box radius); absent or 0 for a sharp lens */
+  visibleBlurMm?: number;
 }
 
-export function sampleLook(rng: Rng): WaferLook {
+/**
+ * Named sets of ranges. `default` is what the shipped model was trained on; `plant` is another
+ * plant's wafers and station: another film (a narrower, more saturated tint band), a dimmer and
+ * less even light, a softer lens, noisier sensors, and particles of another make (see defects.ts).
+ */
+export const LOOKS = ['default', 'plant'] as const;
+export type LookName = (typeof LOOKS)[number];
+
+export function sampleLook(rng: Rng, name: LookName = 'default'): WaferLook {
+  const look = sampleDefaultLook(rng);
+  return name === 'plant' ? plantLook(rng, look) : look;
+}
+
+/** The plant's ranges, drawn after the default ones so a default look stays exactly what it was. */
+function plantLook(rng: Rng, base: WaferLook): WaferLook {
+  return {
+    ...base,
+    tintPhase: rng.range(0.55, 0.8),
+    tintRadial: rng.range(-0.2, 0.2),
+    tintAmplitude: rng.range(75, 100),
+    lightGain: rng.range(0.7, 0.88),
+    lightGx: rng.range(-0.0022, 0.0022),
+    lightGy: rng.range(-0.0022, 0.0022),
+    lightRing: rng.range(-0.3, -0.12),
+    visibleNoise: rng.range(4, 7),
+    irWafer: rng.range(9400, 10400),
+    irNoise: rng.range(25, 45),
+    xrWafer: rng.range(0.24, 0.34),
+    xrNoise: rng.range(1, 1.6),
+    visibleBlurMm: rng.range(0.25, 0.5),
+  };
+}
+
+function sampleDefaultLook(rng: Rng): WaferLook {
   const px = rng.range(6, 22);
   const py = rng.next() < 0.4 ? px : rng.range(6, 22);
   const block = (): [number, number, number, number, number] => {

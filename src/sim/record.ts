@@ -31,8 +31,9 @@ export async function recordSynthetic(o: RecordOptions): Promise<{ lot: string; 
   const line = new SyntheticLine({ ...o.line, poolSize: 0 });
   const seed = line.options.seed;
   const geometry = Object.fromEntries(MODALITIES.map((m) => [m, { pxToMm: line.station.cameras[m].pxToMm }]));
-  const { seed: s, defectRate, maxDefects, classWeights } = line.options;
-  const synthetic = { seed: s, defectRate, maxDefects, classWeights, station: line.options.station ?? REFERENCE_STATION };
+  const { seed: s, defectRate, maxDefects, classWeights, look } = line.options;
+  // the look is written only when it is not the default, so default lots stay as they were
+  const synthetic = { seed: s, defectRate, maxDefects, classWeights, station: line.options.station ?? REFERENCE_STATION, ...(look && look !== 'default' ? { look } : {}) };
   const meta: LotMeta = { lot: line.lot, station: line.station.id, waferDiameterMm: line.station.waferDiameterMm, rateHz: o.rateHz, geometry, synthetic };
   const writer = await LotWriter.create(o.out, meta, o.format);
   const size = Math.max(1, Math.min(o.workers ?? availableParallelism(), o.count));

@@ -314,6 +314,38 @@ export function renderBackground(station: SimStation, look: WaferLook, seed: num
   };
 }
 
+/**
+ * A soft lens: two passes of a box filter of radius `mm` (about a Gaussian), along rows then
+ * columns, edges clamped. Returns a new frame.
+ */
+export function blurVisible(src: RawFrame, pitchMm: number, mm: number, shared: PixelMemory): RawFrame {
+  const r = Math.max(1, Math.round(mm / pitchMm));
+  const { width: W, height: H } = src;
+  const a = Float32Array.from(src.data as Uint8Array);
+  const b = new Float32Array(a.length);
+  const pass = (from: Float32Array, to: Float32Array, n: number, lines: number, step: number, next: number): void => {
+    const norm = 1 / (2 * r + 1);
+    for (let line = 0; line < lines; line++) {
+      for (let c = 0; c < 3; c++) {
+        const base = line * next + c;
+        let sum = 0;
+        for (let k = -r; k <= r; k++) sum += from[base + Math.min(n - 1, Math.max(0, k)) * step];
+        for (let i = 0; i < n; i++) {
+          to[base + i * step] = sum * norm;
+          sum += from[base + Math.min(n - 1, i + r + 1) * step] - from[base + Math.max(0, i - r) * step];
+        }
+      }
+    }
+  };
+  for (let k = 0; k < 2; k++) {
+    pass(a, b, W, H, 3, W * 3);
+    pass(b, a, H, W, W * 3, 3);
+  }
+  const data = allocPixels(W, H, 3, 8, shared) as Uint8Array;
+  for (let i = 0; i < a.length; i++) data[i] = a[i] <= 0 ? 0 : a[i] >= 255 ? 255 : Math.round(a[i]);
+  return { ...src, data };
+}
+
 /** Pixel window (inclusive) of a camera that covers a box in wafer mm, clipped to the frame. */
 function pixelWindow(cam: SimCamera, box: [number, number, number, number]): [number, number, number, number] | null {
   const inv = invertAffine(cam.pxToMm);

@@ -1,0 +1,129 @@
+"""Writes the card of a model made by finetune.py, from what it measured: model.json (base,
+adaptation), finetune.log, and the evaluations finetune.sh ran (eval-base-*.json: the base on the
+same held-out wafers; eval-*.json: the new model; *-reference.json: both on the base's own look).
+
+    /usr/bin/python3 models/tools/adapt_card.py --model models/wafer-mm-1-plant-a --test 'data/plant-test-*' > MODEL_CARD.md
+"""
+import argparse
+import json
+import os
+import re
+
+
+def load(folder, name):
+    path = os.path.join(folder, name)
+    return json.load(open(path)) if os.path.exists(path) else None
+
+
+def table(w, classes, columns):
+    """columns: [(title, eval json)] -> per class AUROC and recall at the eval's threshold."""
+    w("| class | positives | " + " | ".join("AUROC %s | recall %s" % (t, t) for t, _ in columns) + " |")
+    w("| --- | --- |" + " --- | --- |" * len(columns))
+    for c in classes:
+        first = next(e for _, e in columns if c in e["classes"])
+        cells = []
+        for _, e in columns:
+            r = e["classes"].get(c)
+            cells.append("%.4f | %.1f%%" % (r["auroc"], r["recall"] * 100) if r else "- | -")
+        w("| %s | %d | %s |" % (c, first["classes"][c]["positives"], " | ".join(cells)))
+    w("")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--test", required=True, help="the held-out chunks the evaluations ran on (named in the card)")
+    ap.add_argument("--reference", help="chunks of the base's own look, when evaluated")
+    ap.add_argument("--command", action="append", default=[], help="a command that made the model or its data, listed verbatim")
+    a = ap.parse_args()
+    m = load(a.model, "model.json")
+    ad, base = m["adaptation"], m["base"]
+    e32, e8 = load(a.model, "eval-fp32.json"), load(a.model, "eval-int8.json")
+    b32, b8 = load(a.model, "eval-base-fp32.json"), load(a.model, "eval-base-int8.json")
+    ref, bref = load(a.model, "eval-reference.json"), load(a.model, "eval-base-reference.json")
+    log = open(os.path.join(a.model, "finetune.log")).read() if os.path.exists(os.path.join(a.model, "finetune.log")) else ""
+    secs = sum(int(s) for s in re.findall(r"\d+ steps in (\d+) s", log))
+    out = []
+    w = out.append
+    w("# %s\n" % m["id"])
+    w("`%s` adapted to a plant's own wafers with low-rank adapters (LoRA): same architecture, inputs and outputs as the base, "
+      "so it replaces it in a model folder setting or hot swap; only the numbers differ. Every figure below was measured by "
+      "the commands at the end; the evaluations are the JSON files beside this card.\n" % base["id"])
+    w("## Base\n")
+    w("- id `%s`, float image model sha256 `%s`, text model sha256 `%s`." % (base["id"], base["imageFloat"], base["text"]))
+    w("- Rebuilt for training from the base's float ONNX files (models/tools/base.py); its tokenizer is reused unchanged.\n")
+    w("## Data\n")
+    tr, va = ad["train"], ad["val"]
+    w("- fine-tuning: %d wafers, lots %s; modality status %s." % (tr["wafers"], ", ".join(tr["lots"]), json.dumps(tr["modalities"])))
+    if va:
+        w("- validation (thresholds for the recall figures, progress below): %d wafers, lots %s." % (va["wafers"], ", ".join(va["lots"])))
+    w("- held-out test: `%s`, %d wafers, used for this card only." % (a.test, e32["wafers"]))
+    if ref:
+        w("- the base's own look: `%s`, %d wafers." % (a.reference, ref["wafers"]))
+    if ad["newClasses"]:
+        w("- classes the base did not know: %s." % "; ".join("%s (%s)" % (k, ", ".join('"%s"' % p for p in v)) for k, v in ad["newClasses"].items()))
+    w("")
+    w("## Adaptation\n")
+    s1 = ad["stage1"]
+    if s1["steps"]:
+        w("- stage 1: %d steps of plain training of `%s` (%d parameters)." % (s1["steps"], s1["layers"], s1["parameters"]))
+    w("- adapters: rank %d, alpha %g, seed %d, on %d image layers (%s) and %d text layers (%s); merged into the weights before export." % (
+        ad["rank"], ad["alpha"], ad["seed"], len(ad["imageLayers"]), ", ".join(ad["imageLayers"]), len(ad["textLayers"]), ", ".join(ad["textLayers"])))
+    w("- trainable: %d parameters (%d in adapters, the rest the score's scale and bias%s) of %d in the full model: %.1f%%." % (
+        ad["trainableParameters"], ad["adapterParameters"], " and new classes' prototypes" if ad["newClasses"] else "",
+        ad["fullParameters"], 100.0 * ad["trainableParameters"] / ad["fullParameters"]))
+    w("- %d steps of %d crops (%dx%d cells), AdamW lr %g, one modality hidden in %d%% of crops; %s s wall time on 2 CPU cores." % (
+        ad["steps"], ad["batch"], ad["crop"], ad["crop"], ad["lr"], round(ad["dropModality"] * 100), secs or "-"))
+    if ad["history"]:
+        classes = list(ad["history"][0]["auroc"])
+        w("\nValidation AUROC during fine-tuning (step 0: the base):\n")
+        w("| stage | step | " + " | ".join(classes) + " |")
+        w("| --- | --- |" + " --- |" * len(classes))
+        first = re.search(r"val AUROC base: (.*)", log)
+        if first:
+            d = dict(re.findall(r"(\S+) ([0-9.]+|nan)", first.group(1)))
+            w("| base | 0 | " + " | ".join(d.get(c, "-") for c in classes) + " |")
+        for h in ad["history"]:
+            w("| %s | %d | " % (h["stage"], h["step"]) + " | ".join("-" if h["auroc"][c] is None else "%.4f" % h["auroc"][c] for c in classes) + " |")
+    w("")
+    w("## Accuracy on the plant's held-out wafers\n")
+    w("Wafer level, as in the base's card: a wafer's score for a class is its highest cell score for the class's canonical "
+      "query; thresholds are set on the validation wafers for %.1f%% false rejects; recall is counted on the %d test wafers.\n" % (
+          e32["frr"] * 100, e32["wafers"]))
+    table(w, m["classes"], [("base fp32", b32), ("this fp32", e32)])
+    if e8 and b8:
+        w("INT8 (only the shared trunk 8-bit, as in the base):\n")
+        table(w, m["classes"], [("base INT8", b8), ("this INT8", e8)])
+    if ref and bref:
+        w("## The base's own look\n")
+        w("What the adaptation costs on the look the base was trained on: both models on `%s` (thresholds on the same wafers), fp32.\n" % a.reference)
+        table(w, m["classes"], [("base", bref), ("this", ref)])
+        worst = min((c for c in bref["classes"] if c in ref["classes"]), key=lambda c: ref["classes"][c]["auroc"] - bref["classes"][c]["auroc"])
+        drop = bref["classes"][worst]["auroc"] - ref["classes"][worst]["auroc"]
+        if drop > 0.02:
+            w("Largest loss: %s, AUROC %.4f -> %.4f. The adapters learned the plant's wafers in place of these; a plant that "
+              "also runs wafers like them adds some to the fine-tuning chunks.\n" % (worst, bref["classes"][worst]["auroc"], ref["classes"][worst]["auroc"]))
+    if m.get("modalityWeights"):
+        w("Where this model reads each class from (mean gate weight at cells holding the class, validation wafers):\n")
+        w("| class | visible | infrared | X-ray |")
+        w("| --- | --- | --- | --- |")
+        for c in m["classes"]:
+            g = m["modalityWeights"][c]
+            w("| %s | %.2f | %.2f | %.2f |" % (c, g["visible"], g["infrared"], g["xray"]))
+        w("")
+    w("## Files\n")
+    w("| file | bytes | sha256 |")
+    w("| --- | --- | --- |")
+    for f in m["files"].values():
+        w("| %s | %d | `%s` |" % (f["path"], os.path.getsize(os.path.join(a.model, f["path"])), f["sha256"]))
+    w("")
+    if a.command:
+        w("## Commands\n")
+        w("```sh")
+        out.extend(a.command)
+        w("```\n")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Rebuilds trainable torch models from a model folder's float ONNX files, so a shipped model can be
+fine-tuned without a second copy of its weights.
+
+The exporter folded every batch norm into the convolution before it, and each modality's entry
+convolution into a weight and a constant map for the radius term (model.Entry.fold). The rebuilt
+model keeps the same modules, so export.py exports and quantises it unchanged: each batch norm is
+set to pass its input through plus the folded bias, and the entry is a FoldedEntry.
+"""
+import json
+import os
+
+import numpy as np
+import onnx
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from onnx import numpy_helper
+
+from model import MODALITIES, SLICES, ImageModel, TextModel
+
+
+def onnx_scope(root, name):
+    """The ONNX node name prefix torch's exporter gives the module at `name`: one part per module,
+    named relative to its nearest ancestor that is not a container; ModuleLists give no part."""
+    parts, rel, mod = [], [], root
+    for p in name.split("."):
+        mod = mod[int(p)] if p.isdigit() else getattr(mod, p)
+        rel.append(p)
+        if isinstance(mod, nn.ModuleList):
+            continue
+        parts.append(".".join(rel))
+        if not isinstance(mod, nn.Sequential):
+            rel = []
+    return "/" + "/".join(parts)
+
+
+class FoldedEntry(nn.Module):
+    """The entry convolutions as exported: per modality a weight over its channels and a constant
+    map (radius term and batch-norm shift) over the whole grid. Frozen; a training crop takes the
+    map's window at its origin, which is what the whole-grid model computes there."""
+
+    def __init__(self, weights, fixed):
+        super().__init__()
+        for i, (w, f) in enumerate(zip(weights, fixed)):
+            self.register_buffer("w%d" % i, torch.from_numpy(w.copy()))
+            self.register_buffer("f%d" % i, torch.from_numpy(f.copy()))
+
+    def fold(self, radius):
+        pass
+
+    def forward(self, x, radius):
+        """radius: the whole grid's radius map, or crop origins [B, 2] in cells (multiples of 4)."""
+        out = []
+        for i, m in enumerate(MODALITIES):
+            lo, hi = SLICES[m]
+            fixed = getattr(self, "f%d" % i)
+            if radius.dim() == 2:
+                s = x.shape[-1] // 2
+                fixed = torch.cat([fixed[:, :, r // 2:r // 2 + s, c // 2:c // 2 + s] for r, c in radius.tolist()])
+            out.append(F.relu(F.conv2d(x[:, lo:hi], getattr(self, "w%d" % i), None, 2, 1) + fixed))
+        return out
+
+
+def _arrays(model):
+    init = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    for n in model.graph.node:
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
+            init[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+    return init
+
+
+def _unfold_bn(bn, bias):
+    """Batch norm that passes its input through and adds the folded bias."""
+    with torch.no_grad():
+        bn.running_mean.zero_()
+        bn.running_var.fill_(1.0)
+        bn.weight.fill_(float(np.sqrt(1.0 + bn.eps)))
+        bn.bias.copy_(torch.from_numpy(bias))
+
+
+def load_image(path, grid):
+    m = onnx.load(path)
+    g, init = m.graph, _arrays(m)
+    image = ImageModel(grid)
+    convs = {n.name[: -len("/Conv")]: n for n in g.node if n.op_type == "Conv" and n.name.startswith("/backbone/")}
+    done = set()
+    for name, mod in image.backbone.named_modules():
+        if not isinstance(mod, nn.Conv2d):
+            continue
+        node = convs[onnx_scope(image, "backbone." + name)]
+        w = init[node.input[1]]
+        b = init[node.input[2]] if len(node.input) > 2 else None
+        with torch.no_grad():
+            mod.weight.copy_(torch.from_numpy(w))
+            if mod.bias is not None:
+                mod.bias.copy_(torch.from_numpy(b))
+            elif b is not None:
+                # a batch norm followed this convolution (Sequential: conv, bn, ...)
+                parent = image.backbone.get_submodule(name.rsplit(".", 1)[0])
+                _unfold_bn(parent[int(name.rsplit(".", 1)[1]) + 1], b)
+        done.add(node.name)
+    assert len(done) == len(convs), "backbone convolutions of %s not matched: %s" % (path, sorted(set(n.name for n in convs.values()) - done))
+    entry_w, entry_f = [], []
+    for i in range(len(MODALITIES)):
+        conv = next(n for n in g.node if n.name == "/entry/Conv" + ("_%d" % i if i else ""))
+        add = next(n for n in g.node if n.op_type == "Add" and conv.output[0] in n.input)
+        entry_w.append(init[conv.input[1]])
+        entry_f.append(init[[t for t in add.input if t != conv.output[0]][0]])
+    image.entry = FoldedEntry(entry_w, entry_f)
+    with torch.no_grad():
+        for m, gate in enumerate(image.gates):
+            node = next(n for n in g.node if n.name == onnx_scope(image, "gates.%d" % m) + "/MatMul")
+            gate.weight.copy_(torch.from_numpy(init[node.input[1]].T))
+        image.scale.fill_(float(init["scale"]))
+        image.bias.fill_(float(init["bias"]))
+    return image.eval()
+
+
+def load_text(path, vocab, kinds):
+    m = onnx.load(path)
+    init = _arrays(m)
+    text = TextModel(vocab, kinds)
+    state = text.state_dict()
+    with torch.no_grad():
+        for k, v in state.items():
+            if k in init:
+                v.copy_(torch.from_numpy(init[k]))
+        for name, mod in text.named_modules():
+            if isinstance(mod, nn.Linear) and name + ".weight" not in init:
+                node = next(n for n in m.graph.node if n.name == onnx_scope(text, name) + "/MatMul")
+                mod.weight.copy_(torch.from_numpy(init[node.input[1]].T))
+    return text.eval()
+
+
+def load_model(folder):
+    """(image, text, manifest) of a model folder, from its float ONNX files."""
+    manifest = json.load(open(os.path.join(folder, "model.json")))
+    files = manifest["files"]
+    image = load_image(os.path.join(folder, files.get("imageFloat", files["image"])["path"]), manifest["grid"]["size"])
+    vocab = len(json.load(open(os.path.join(folder, files["tokenizer"]["path"])))["vocab"])
+    text = load_text(os.path.join(folder, files["text"]["path"]), vocab, len(manifest["kinds"]))
+    return image, text, manifest
