@@ -47,19 +47,6 @@ export class SyntheticCapture implements CaptureDriver {
     for (let i = this.cached.length; i < (this.o.cycle ?? 0); i++) this.cached.push(this.line.renderIndex(i));
   }
 
-  /** As prepare(), one look or wafer at a time with a turn of the event loop before each: a service starting up stays responsive. */
-  private async prepareInTurns(): Promise<void> {
-    const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
-    for (let k = 0; k < this.line.options.poolSize; k++) {
-      await turn();
-      this.line.background(k);
-    }
-    while (this.cached.length < (this.o.cycle ?? 0)) {
-      await turn();
-      this.cached.push(this.line.renderIndex(this.cached.length));
-    }
-  }
-
   private wafer(index: number): RenderedWafer {
     if (!this.o.cycle) return this.line.renderIndex(index);
     this.prepare();
@@ -67,7 +54,7 @@ export class SyntheticCapture implements CaptureDriver {
   }
 
   async *frames(): AsyncGenerator<FrameSet> {
-    await this.prepareInTurns();
+    this.prepare();
     const pacer = new Pacer(this.abort.signal);
     const rate = this.o.rateHz;
     for (let i = 0; this.o.count === undefined || i < this.o.count; i++) {

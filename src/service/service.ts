@@ -137,10 +137,19 @@ export class Service {
     this.http = new HttpEndpoints(this.metrics, () => this.healthReport(), this.log);
     this.httpPort = await this.http.listen(config.service.httpPort, config.service.httpHost);
 
-    const appliance = (this.appliance = await openAppliance(config, this.log));
+    const opening = openAppliance(config, this.log);
+    let capture: CaptureDriver;
+    try {
+      capture = this.o.capture ?? createCapture(captureOptions(config.capture));
+      // on this thread while the model and the fusion workers load on theirs
+      capture.prepare?.();
+    } catch (e) {
+      void opening.then((a) => a.close(), () => {});
+      throw e;
+    }
+    const appliance = (this.appliance = await opening);
     const { profiles } = config.control.arms.length > 0 ? await loadArmProfiles(config.control) : { profiles: new Map() };
     const links = new Map(config.control.links.map((l) => [l.id, { arm: l.arm, parameter: l.parameter }]));
-    const capture = this.o.capture ?? createCapture(captureOptions(config.capture));
     const gate = (this.gate = new CaptureGate(capture, () => this.taken()));
     const initialRecipe = recipeState(appliance.recipe, recipePath(config), appliance.prepared);
 
