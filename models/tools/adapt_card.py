@@ -9,6 +9,8 @@ import json
 import os
 import re
 
+from card import gate_table
+
 
 def load(folder, name):
     path = os.path.join(folder, name)
@@ -103,14 +105,7 @@ def main():
         if drop > 0.02:
             w("Largest loss: %s, AUROC %.4f -> %.4f. The adapters learned the plant's wafers in place of these; a plant that "
               "also runs wafers like them adds some to the fine-tuning chunks.\n" % (worst, bref["classes"][worst]["auroc"], ref["classes"][worst]["auroc"]))
-    if m.get("modalityWeights"):
-        w("Where this model reads each class from (mean gate weight at cells holding the class, validation wafers):\n")
-        w("| class | visible | infrared | X-ray |")
-        w("| --- | --- | --- | --- |")
-        for c in m["classes"]:
-            g = m["modalityWeights"][c]
-            w("| %s | %.2f | %.2f | %.2f |" % (c, g["visible"], g["infrared"], g["xray"]))
-        w("")
+    gate_table(w, m, "this model")
     w("## Files\n")
     w("| file | bytes | sha256 |")
     w("| --- | --- | --- |")

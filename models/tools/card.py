@@ -14,6 +14,19 @@ def load(path):
         return json.load(f)
 
 
+def gate_table(w, m, subject):
+    """Which modality the model reads each class from, when the manifest records it."""
+    if not m.get("modalityWeights"):
+        return
+    w("Where %s reads each class from (mean gate weight at cells holding the class, validation wafers):\n" % subject)
+    w("| class | visible | infrared | X-ray |")
+    w("| --- | --- | --- | --- |")
+    for c in m["classes"]:
+        g = m["modalityWeights"][c]
+        w("| %s | %.2f | %.2f | %.2f |" % (c, g["visible"], g["infrared"], g["xray"]))
+    w("")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
@@ -88,14 +101,7 @@ def main():
         w("Below the aim of 0.995 AUROC for every class (fp32): %s. The visible-only classes on the rim and the thin or tiny "
           "ones are the weak part of this model; the gate table below shows it has not learned to read them from the "
           "visible channels.\n" % ", ".join("%s %.3f" % (c, e32["classes"][c]["auroc"]) for c in short))
-    if m.get("modalityWeights"):
-        w("Where the model reads each class from (mean gate weight at cells holding the class, validation wafers):\n")
-        w("| class | visible | infrared | X-ray |")
-        w("| --- | --- | --- | --- |")
-        for c in m["classes"]:
-            g = m["modalityWeights"][c]
-            w("| %s | %.2f | %.2f | %.2f |" % (c, g["visible"], g["infrared"], g["xray"]))
-        w("")
+    gate_table(w, m, "the model")
     w("## Speed\n")
     w("onnxruntime-node, CPU, 2 threads, full graph optimisation, %d specs, median of %d runs (`npm run bench:model`):\n" % (bench["specs"], bench["runs"]))
     w("| batch | INT8 ms/wafer | fp32 ms/wafer |")

@@ -97,6 +97,21 @@ def sample_crop(rng, arrays, k, size, stride, where, cls=None):
     return arrays.x(k, r0, c0, size), class_targets(arrays.bits(k, r0, c0, size), stride, len(arrays.classes)), (r0, c0)
 
 
+def sample_batch(rng, arrays, having, batch, size, stride):
+    """Crops for one step: half near defects, a quarter on the rim of any wafer, a quarter anywhere."""
+    out = []
+    for j in range(batch):
+        where = "defect" if j < batch // 2 and having else "rim" if j < 3 * batch // 4 else "any"
+        cls = None
+        if where == "defect":
+            cls, ks = having[rng.integers(len(having))]
+            k = ks[rng.integers(len(ks))]
+        else:
+            k = int(rng.integers(len(arrays)))
+        out.append(sample_crop(rng, arrays, k, size, stride, where, cls))
+    return out
+
+
 def auroc(scores, labels):
     """Area under the ROC curve by the rank-sum formula (ties share ranks)."""
     scores = np.asarray(scores, dtype=np.float64)

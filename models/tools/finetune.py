@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from base import load_model  # noqa: E402
 from bpe import Tokenizer, read_corpus  # noqa: E402
 from corpus import phrase  # noqa: E402
-from data import CLASSES, Arrays, sample_crop  # noqa: E402
+from data import CLASSES, Arrays, sample_batch  # noqa: E402
 from export import export_image, export_text, modality_weights, quantise, sha256, write_manifest  # noqa: E402
 from lora import adapter_parameters, add_adapters, merge_adapters  # noqa: E402
 from model import SLICES, STRIDE  # noqa: E402
@@ -112,15 +112,7 @@ def run_stage(name, steps, params, a, image, text, train, having, ids, kinds_all
     t0 = time.time()
     for step in range(1, steps + 1):
         xs, ys, origins = [], [], []
-        for j in range(a.batch):
-            where = "defect" if j < a.batch // 2 and having else "rim" if j < 3 * a.batch // 4 else "any"
-            cls = None
-            if where == "defect":
-                cls, ks = having[rng.integers(len(having))]
-                k = ks[rng.integers(len(ks))]
-            else:
-                k = int(rng.integers(len(train)))
-            x, y, origin = sample_crop(rng, train, k, a.crop, STRIDE, where, cls)
+        for x, y, origin in sample_batch(rng, train, having, a.batch, a.crop, STRIDE):
             xs.append(hide_modality(x, rng, a.drop_modality))
             ys.append(y)
             origins.append(origin)

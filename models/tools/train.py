@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bpe import Tokenizer, read_corpus  # noqa: E402
-from data import CLASSES, Arrays, auroc, class_targets, sample_crop  # noqa: E402
+from data import CLASSES, Arrays, auroc, class_targets, sample_batch  # noqa: E402
 from model import STRIDE, ImageModel, TextModel, radius_map  # noqa: E402
 
 KINDS = CLASSES + ["none"]
@@ -122,16 +122,7 @@ def main():
     history = []
     for step in range(1, a.steps + 1):
         xs, ys, rs = [], [], []
-        for j in range(a.batch):
-            # half near defects, a quarter on the rim of any wafer, a quarter anywhere
-            where = "defect" if j < a.batch // 2 and having else "rim" if j < 3 * a.batch // 4 else "any"
-            cls = None
-            if where == "defect":
-                cls, ks = having[rng.integers(len(having))]
-                k = ks[rng.integers(len(ks))]
-            else:
-                k = int(rng.integers(len(train)))
-            x, y, origin = sample_crop(rng, train, k, a.crop, STRIDE, where, cls)
+        for x, y, origin in sample_batch(rng, train, having, a.batch, a.crop, STRIDE):
             xs.append(x)
             ys.append(y)
             rs.append(radius_map(a.crop, origin, train.grid)[0])
