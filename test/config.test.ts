@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { ConfigError, loadConfig, parseConfig } from '../src/config/load.js';
+import { captureOptions } from '../src/service/capture-options.js';
 import { CLI, REPO_ROOT, tempDir } from './helpers.js';
 
 t.test('no file: the defaults run the demo line', async (t) => {
@@ -66,4 +67,12 @@ t.test('relative paths in a config file are relative to the file', async (t) => 
   writeFileSync(join(dir, 'c.yaml'), 'capture:\n  driver: replay\n  replay:\n    lot: lots/L1\n');
   const c = await loadConfig(join(dir, 'c.yaml'));
   t.equal(c.capture.replay?.lot, join(dir, 'lots/L1'));
+});
+
+t.test('the synthetic line can render another plant\'s look, and the capture is built with it', async (t) => {
+  const c = parseConfig('capture:\n  synthetic:\n    look: plant\n', 'c.yaml', {});
+  const look = (o: ReturnType<typeof captureOptions>): unknown => (o.driver === 'synthetic' ? o.synthetic.line.look : undefined);
+  t.equal(look(captureOptions(c.capture)), 'plant');
+  t.equal(look(captureOptions(parseConfig('', 'c.yaml', {}).capture)), 'default');
+  t.match(problems('capture:\n  synthetic:\n    look: fab9\n').join('\n'), /capture\.synthetic\.look/);
 });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DEFECT_CLASSES } from '../common/defects.js';
 import { MODALITIES } from '../common/modality.js';
+import { LOOKS } from '../sim/look.js';
 import { controlSchema } from '../control/config.js';
 import { telemetrySchema } from '../telemetry/config.js';
 
@@ -19,6 +20,7 @@ const synthetic = z
     maxDefects: z.number().int().min(1).max(20).default(3),
     classWeights: z.partialRecord(z.enum(DEFECT_CLASSES), z.number().min(0)).default({}).describe('relative frequency per defect class'),
     poolSize: z.number().int().min(0).default(8).describe('pre-rendered defect-free looks; 0 renders every wafer afresh'),
+    look: z.enum(LOOKS).default('default').describe("ranges of wafer looks and defect appearances: 'default' (what the shipped model was trained on) or 'plant' (another plant's wafers, README)"),
     count: z.number().int().positive().optional().describe('stop after this many wafers'),
   })
   .strict();

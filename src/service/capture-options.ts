@@ -9,7 +9,7 @@ export function captureOptions(c: Config['capture']): CaptureOptions {
       return {
         driver: 'synthetic',
         synthetic: {
-          line: { seed: s.seed, defectRate: s.defectRate, maxDefects: s.maxDefects, classWeights: s.classWeights, poolSize: s.poolSize },
+          line: { seed: s.seed, defectRate: s.defectRate, maxDefects: s.maxDefects, classWeights: s.classWeights, poolSize: s.poolSize, look: s.look },
           rateHz: s.rateHz,
           count: s.count,
         },
