@@ -33,7 +33,7 @@ from data import CLASSES, Arrays, sample_batch  # noqa: E402
 from export import export_image, export_text, modality_weights, quantise, sha256, write_manifest  # noqa: E402
 from lora import adapter_parameters, add_adapters, merge_adapters  # noqa: E402
 from model import SLICES, STRIDE  # noqa: E402
-from train import encode_all, evaluate, focal, prefixes  # noqa: E402
+from train import encode_all, evaluate, prefixes, step_loss  # noqa: E402
 
 IMAGE_LAYERS = "backbone.stems.*,backbone.mix.*,backbone.trunk.*,backbone.own.*,backbone.shared.*,gates.*"
 TEXT_LAYERS = "layers.1.*,proj"
@@ -126,13 +126,7 @@ def run_stage(name, steps, params, a, image, text, train, having, ids, kinds_all
         else:
             q = protos[:n]
         logits, _ = image.logits(x, q, torch.tensor(origins))
-        cell = focal(logits, y)
-        crop = F.binary_cross_entropy_with_logits(logits.amax((2, 3)), y.amax((2, 3)))
-        single = y.sum(1) == 1
-        contrast = F.cross_entropy(logits.permute(0, 2, 3, 1)[single], y.argmax(1)[single]) if single.any() else logits.sum() * 0
-        kt = torch.tensor(chosen)
-        tl = F.cross_entropy(text.kind_logits(te), kt) + (1 - (te * protos[kt]).sum(-1)).mean()
-        loss = cell + 0.5 * crop + 0.5 * contrast + 0.5 * tl
+        loss, (cell, crop, contrast, tl) = step_loss(logits, y, text, te, protos, chosen)
         opt.zero_grad()
         loss.backward()
         if text.prototypes.grad is not None:

@@ -50,6 +50,18 @@ def focal(logits, target, gamma=2.0):
     return ((1 - pt) ** gamma * ce).sum() / (target.sum() + 1.0)
 
 
+def step_loss(logits, y, text, te, protos, kinds):
+    """Per-cell focal loss, whether a crop holds a class at all, which class a cell of one class is,
+    and text to kind: a softmax over the prototypes, with each phrasing pulled onto its prototype."""
+    cell = focal(logits, y)
+    crop = F.binary_cross_entropy_with_logits(logits.amax((2, 3)), y.amax((2, 3)))
+    single = y.sum(1) == 1
+    contrast = F.cross_entropy(logits.permute(0, 2, 3, 1)[single], y.argmax(1)[single]) if single.any() else logits.sum() * 0
+    kt = torch.tensor(kinds)
+    tl = F.cross_entropy(text.kind_logits(te), kt) + (1 - (te * protos[kt]).sum(-1)).mean()
+    return cell + 0.5 * crop + 0.5 * contrast + 0.5 * tl, (cell, crop, contrast, tl)
+
+
 def encode_all(tok, texts):
     return torch.tensor([tok.encode(t)[0] for t in texts], dtype=torch.long)
 
@@ -140,14 +152,7 @@ def main():
         else:
             q = protos[: len(CLASSES)]
         logits, _ = image.logits(x, q, radius)
-        cell = focal(logits, y)
-        crop = F.binary_cross_entropy_with_logits(logits.amax((2, 3)), y.amax((2, 3)))
-        single = y.sum(1) == 1
-        contrast = F.cross_entropy(logits.permute(0, 2, 3, 1)[single], y.argmax(1)[single]) if single.any() else logits.sum() * 0
-        kt = torch.tensor(kinds)
-        # text to kind: a softmax over the prototypes, and each phrasing pulled onto its prototype
-        tl = F.cross_entropy(text.kind_logits(te), kt) + (1 - (te * protos[kt]).sum(-1)).mean()
-        loss = cell + 0.5 * crop + 0.5 * contrast + 0.5 * tl
+        loss, (cell, crop, contrast, tl) = step_loss(logits, y, text, te, protos, kinds)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 5.0)
