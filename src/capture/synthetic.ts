@@ -18,6 +18,9 @@ export interface SyntheticCaptureOptions {
   cycle?: number;
 }
 
+/** wafers whose frame memory may be out at once before the oldest is left to the garbage collector */
+const MAX_LENT = 256;
+
 /**
  * The synthetic line as a set of cameras: renders each wafer (pooled looks) in shared memory and paces it
  * at the line rate. Like live cameras it carries no geometry: fusion takes it from the station's calibration.
@@ -67,6 +70,8 @@ export class SyntheticCapture implements CaptureDriver {
       const w = this.wafer(i);
       const taken = this.memory.close();
       if (taken.length > 0) this.lent.set(i, taken);
+      // a consumer that never hands frames back must not make this capture hold every wafer it rendered
+      if (this.lent.size > MAX_LENT) this.lent.delete(this.lent.keys().next().value!);
       const frames = {} as Record<Modality, FrameInput>;
       for (const m of MODALITIES) frames[m] = { kind: 'raw', frame: w.frames[m] };
       yield {
