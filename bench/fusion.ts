@@ -68,7 +68,7 @@ function summarise(label: string, rs: RunFigures[]): RunFigures {
 console.log(`capture+fusion, reference station, grid ${grid.size}² over ${grid.fieldMm} mm, ${workers} workers, ${wafers} wafers per run, ${availableParallelism()} cores`);
 
 const synthetic = new SyntheticCapture({ line: { seed: 1, defectRate: 0.3 }, rateHz: 0, cycle: 16 });
-synthetic.prepare();
+await synthetic.prepare();
 const raw: RunFigures[] = [];
 for (let r = 0; r < runs; r++) {
   raw.push(

@@ -238,7 +238,7 @@ try {
   // Frames as from the cameras' buffers: rendered once, handed out under new ids, so that producing them
   // costs nothing. Two wafers from one look: the RSS measured here should be the service's, not the camera's.
   const paceCapture = new SyntheticCapture({ line: { seed: 1, defectRate: 0.3, poolSize: 1 }, rateHz: 0, cycle: 2 });
-  paceCapture.prepare();
+  await paceCapture.prepare();
   const pacedRuns = await series(`${rateHz} wafers/s paced (${paced} wafers)`, (n) => new SyntheticCapture({ line: {}, rateHz, cycle: 2, count: n }, paceCapture), paced);
   console.log(
     `    frame arrival -> result received from the broker: p50 ${pacedRuns.stages.latencyMs.p50} ms, p99 ${pacedRuns.stages.latencyMs.p99} ms (service's own arrival -> verdict p50 ${pacedRuns.stages.serviceLatencyMs.p50} ms, p99 ${pacedRuns.stages.serviceLatencyMs.p99} ms)\n` +
@@ -246,7 +246,7 @@ try {
   );
 
   const synthetic = new SyntheticCapture({ line: { seed: 1, defectRate: 0.3 }, rateHz: 0, cycle: 16 });
-  synthetic.prepare();
+  await synthetic.prepare();
   const raw = await series(`raw frames, max rate (${wafers} wafers)`, (n) => new SyntheticCapture({ line: {}, rateHz: 0, cycle: 16, count: n }, synthetic), wafers);
 
   const lotDir = join(root, 'lot');

@@ -10,7 +10,7 @@ export interface CaptureDriver {
   frames(): AsyncIterable<FrameSet>;
   stop(): void;
   /** Work a source does once before its first wafer (the synthetic line renders its looks); frames() does it if not done. */
-  prepare?(): void;
+  prepare?(): Promise<void>;
   /** Told when fusion is done with a set's frames, so a source that recycles frame memory may reuse it. */
   release?(set: FrameSet): void;
 }

@@ -44,20 +44,26 @@ export class SyntheticCapture implements CaptureDriver {
     if (from) this.cached = from.cached;
   }
 
-  /** Renders the pool's looks and the cycle up front, so the first wafers are not slower than the rest. */
-  prepare(): void {
-    this.line.warmPool();
-    for (let i = this.cached.length; i < (this.o.cycle ?? 0); i++) this.cached.push(this.line.renderIndex(i));
+  private preparing?: Promise<void>;
+
+  /**
+   * Renders the pool's looks (on a worker thread) and the cycle up front, so the first wafers are not
+   * slower than the rest.
+   */
+  prepare(): Promise<void> {
+    this.preparing ??= (async () => {
+      await this.line.warmPoolOffThread();
+      for (let i = this.cached.length; i < (this.o.cycle ?? 0); i++) this.cached.push(this.line.renderIndex(i));
+    })();
+    return this.preparing;
   }
 
   private wafer(index: number): RenderedWafer {
-    if (!this.o.cycle) return this.line.renderIndex(index);
-    this.prepare();
-    return this.cached[index % this.o.cycle];
+    return this.o.cycle ? this.cached[index % this.o.cycle] : this.line.renderIndex(index);
   }
 
   async *frames(): AsyncGenerator<FrameSet> {
-    this.prepare();
+    await this.prepare();
     const pacer = new Pacer(this.abort.signal);
     const rate = this.o.rateHz;
     for (let i = 0; this.o.count === undefined || i < this.o.count; i++) {

@@ -140,9 +140,9 @@ export class Service {
     const opening = openAppliance(config, this.log);
     let capture: CaptureDriver;
     try {
+      // a source's own warm-up (the synthetic line's looks) runs when its frames are first asked for,
+      // after READY: it is not what READY promises, and on two cores it would slow what READY waits for
       capture = this.o.capture ?? createCapture(captureOptions(config.capture));
-      // on this thread while the model and the fusion workers load on theirs
-      capture.prepare?.();
     } catch (e) {
       void opening.then((a) => a.close(), () => {});
       throw e;

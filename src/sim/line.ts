@@ -1,5 +1,6 @@
 import { DEFECT_CLASSES, type DefectClass, type TruthDefect } from '../common/defects.js';
 import { MODALITIES, type Modality } from '../common/modality.js';
+import { siblingModule, WorkerPool } from '../common/worker-pool.js';
 import { allocPixels, type PixelMemory, type RawFrame } from '../frames/frame.js';
 import { sampleDefect, type Defect, type DefectRequest } from './defects.js';
 import { sampleLook, type LookName, type WaferLook } from './look.js';
@@ -108,6 +109,23 @@ export class SyntheticLine {
   /** Renders every pooled look now, so no wafer waits for one later. */
   warmPool(): void {
     for (let k = 0; k < this.options.poolSize; k++) this.background(k);
+  }
+
+  /**
+   * warmPool() on a worker thread: about 0.2 s of rendering per look that would otherwise block this
+   * thread (a service's watchdog, its HTTP endpoints). The looks are the same pixels either way.
+   */
+  async warmPoolOffThread(): Promise<void> {
+    const keys = Array.from({ length: this.options.poolSize }, (_, k) => k).filter((k) => !this.pool.has(k));
+    if (keys.length === 0) return;
+    // functions and allocators stay here: the worker needs only what decides the pixels
+    const { defectsFor: _d, shared: _s, ...line } = this.options;
+    const pool = new WorkerPool<{ lookKey: number }, Record<Modality, RawFrame>>(siblingModule(import.meta.url, 'look-worker'), 1, { line });
+    try {
+      await Promise.all(keys.map(async (k) => this.pool.set(k, await pool.run({ lookKey: k }))));
+    } finally {
+      await pool.close();
+    }
   }
 
   defects(plan: WaferPlan): Defect[] {
