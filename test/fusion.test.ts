@@ -2,8 +2,9 @@ import t from 'tap';
 import type { Affine } from '../src/common/affine.js';
 import type { DefectClass } from '../src/common/defects.js';
 import { MODALITIES, type Modality } from '../src/common/modality.js';
-import { Fuser } from '../src/fusion/fuse.js';
+import { Fuser, sumRgb } from '../src/fusion/fuse.js';
 import { CHANNEL, cellOf, TENSOR_CHANNELS } from '../src/fusion/grid.js';
+import { LEN_SHIFT, SKIP } from '../src/fusion/table.js';
 import { renderCalibrationFrame } from '../src/sim/calibration-scenes.js';
 import { SyntheticLine } from '../src/sim/line.js';
 import type { SimStationSpec } from '../src/sim/station.js';
@@ -114,4 +115,51 @@ t.test('a grid finer than a camera still fills every cell it sees', async (t) =>
   let holes = 0;
   for (let i = 0; i < G2; i++) if (out[CHANNEL.mask.infrared * G2 + i] && out[CHANNEL.infrared * G2 + i] === 0) holes++;
   t.equal(holes, 0);
+});
+
+t.test('RGB sums four pixels a word at a time, exactly: any start, any length, runs past the lane limit', async (t) => {
+  const d = new Uint8Array(3 * 5000 + 7);
+  let x = 12345;
+  for (let i = 0; i < d.length; i++) d[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+  d.fill(255, 3000, 3 * 2000); // a long bright stretch: the largest lane sums
+  const view = new DataView(d.buffer, 5, d.byteLength - 5);
+  const at = d.subarray(5);
+  const cases = [[0, 0], [0, 1], [1, 4], [3, 11], [7, 8], [13, 100], [0, 508], [1, 509], [500, 2047], [999, 4999]];
+  for (const [from, to] of cases) {
+    const want = [0, 0, 0];
+    for (let p = from; p < to; p++) for (let c = 0; c < 3; c++) want[c] += at[p * 3 + c];
+    t.same([...sumRgb(at, view, from * 3, to * 3)], want, `pixels ${from}..${to}`);
+  }
+});
+
+t.test('visible cells are the exact means of their pixels, on a fine grid (short runs) and a coarse one (runs past the lane limit)', async (t) => {
+  const line = new SyntheticLine({ seed: 5, poolSize: 0 });
+  const w = line.render(line.plan(0, [{ class: 'particle' }, { class: 'scratch' }]));
+  const f = w.frames.visible;
+  const pxToMm = line.station.cameras.visible.pxToMm;
+  for (const [size, longest] of [[256, 16], [3, 600]]) {
+    const fuser = new Fuser(bare, { size, fieldMm: 320, roiRadiusMm: 158 });
+    const out = fuser.fuse({ visible: f }, { visible: pxToMm });
+    const table = fuser.table('visible', f, pxToMm);
+    const G2 = size * size;
+    let run = 0;
+    for (const r of table.runs) if ((r & SKIP) !== SKIP) run = Math.max(run, r >>> LEN_SHIFT);
+    t.ok(size > 16 ? run <= longest : run >= longest, `grid ${size}: longest run ${run} pixels`);
+    const sums = new Float64Array(3 * G2);
+    for (let k = 0, p = 0; k < table.runs.length; k++) {
+      const end = p + (table.runs[k] >>> LEN_SHIFT);
+      const cell = table.runs[k] & SKIP;
+      for (; p < end; p++) if (cell !== SKIP) for (let c = 0; c < 3; c++) sums[c * G2 + cell] += f.data[p * 3 + c];
+    }
+    let worst = 0;
+    let cells = 0;
+    for (let c = 0; c < 3; c++) {
+      for (let i = 0; i < G2; i++) {
+        if (!table.invCount[i]) continue;
+        cells++;
+        worst = Math.max(worst, Math.abs(out[c * G2 + i] - sums[c * G2 + i] * table.invCount[i] / 255));
+      }
+    }
+    t.ok(cells > 0 && worst < 1e-6, `grid ${size}: ${cells} cells, largest difference ${worst}`);
+  }
 });
