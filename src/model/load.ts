@@ -45,14 +45,16 @@ export async function loadModel(dir: string, grid: GridSpec, o: Partial<ImageOpt
   const options = { ...DEFAULT_IMAGE, ...o };
   const file = manifest.files[options.variant];
   if (!file) throw new ModelError(`model ${manifest.id}: has no ${options.variant} file`);
-  const text = await TextEncoder.open(dir, manifest, options);
+  // the image model loads on its worker while the text model loads here
   const image = new ImageModelStage(dir, manifest, options);
-  try {
-    await image.ready();
-  } catch (e) {
-    await Promise.all([image.close(), text.close()]);
-    throw e instanceof ModelError ? e : new ModelError((e as Error).message);
+  const [opened, started] = await Promise.allSettled([TextEncoder.open(dir, manifest, options), image.ready()]);
+  if (opened.status === 'rejected' || started.status === 'rejected') {
+    await Promise.all([image.close(), opened.status === 'fulfilled' ? opened.value.close() : undefined]);
+    if (opened.status === 'rejected') throw opened.reason;
+    const e = (started as PromiseRejectedResult).reason as Error;
+    throw e instanceof ModelError ? e : new ModelError(e.message);
   }
+  const text = opened.value;
   return {
     dir,
     manifest,

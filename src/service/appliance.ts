@@ -40,8 +40,15 @@ export function modelOptions(config: Config, variant: Config['model']['variant']
 export async function openAppliance(config: Config, log: Logger): Promise<Appliance> {
   const grid = { size: config.fusion.gridSize, fieldMm: config.fusion.fieldMm, roiRadiusMm: config.fusion.roiRadiusMm };
   const recipe = await loadRecipe(recipePath(config));
-  const model = await loadModel(modelDir(config), grid, modelOptions(config, config.model.variant));
-  let fusion: FusionStage | undefined;
+  // the fusion workers start up while the model loads: on two cores, start-up is two things at once
+  const f = new FusionStage({ stationDir: stationDir(config), grid, workers: config.fusion.workers });
+  let model: LoadedModel;
+  try {
+    model = await loadModel(modelDir(config), grid, modelOptions(config, config.model.variant));
+  } catch (e) {
+    await f.close();
+    throw e;
+  }
   try {
     const path = thresholdsFile(config);
     const thresholds = forModel(await readThresholds(path), model.id, path);
@@ -49,9 +56,7 @@ export async function openAppliance(config: Config, log: Logger): Promise<Applia
     if (prepared.rejected.length) {
       throw new StartError(`recipe ${recipePath(config)}: ${prepared.rejected.map((r) => `spec ${r.id} ("${r.text}"): ${r.reason}`).join('; ')}`);
     }
-    fusion = new FusionStage({ stationDir: stationDir(config), grid, workers: config.fusion.workers });
-    await fusion.ready();
-    const f = fusion;
+    await f.ready();
     const inspector = new Inspector(model, prepared.specs, (t) => f.recycle(t));
     log.info({ model: model.id, recipe: recipe.recipe ?? recipePath(config), specs: prepared.specs.map((s) => `${s.id}:${s.kind}`) }, 'appliance ready');
     return {
@@ -67,7 +72,7 @@ export async function openAppliance(config: Config, log: Logger): Promise<Applia
       },
     };
   } catch (e) {
-    await Promise.all([fusion?.close(), model.close()]);
+    await Promise.all([f.close(), model.close()]);
     throw e;
   }
 }
