@@ -210,9 +210,19 @@ function fuseRgb(d: Uint8Array, t: GridTable, corr: PixelCorrection | undefined,
   const R = out.subarray(0, G2);
   const Gc = out.subarray(G2, 2 * G2);
   const B = out.subarray(2 * G2, 3 * G2);
-  const runs = t.runs;
-  const sc = n.scale;
-  const dv = new DataView(d.buffer, d.byteOffset, d.byteLength);
+  if (n.scale) sumScaledRgb(d, t.runs, n.scale, R, Gc, B);
+  else sumRgbRuns(d, t.runs, R, Gc, B);
+  for (const ch of [R, Gc, B]) finish(ch, t, n);
+  for (let k = 0; k < t.gather.length; k += 2) {
+    const c = t.gather[k];
+    const p = t.gather[k + 1];
+    R[c] = pixelValue(d[p * 3], p, n);
+    Gc[c] = pixelValue(d[p * 3 + 1], p, n);
+    B[c] = pixelValue(d[p * 3 + 2], p, n);
+  }
+}
+
+function sumScaledRgb(d: Uint8Array, runs: Uint32Array, sc: Float32Array, R: Float32Array, Gc: Float32Array, B: Float32Array): void {
   for (let k = 0, p = 0; k < runs.length; k++) {
     const end = p + (runs[k] >>> LEN_SHIFT);
     const cell = runs[k] & SKIP;
@@ -223,60 +233,66 @@ function fuseRgb(d: Uint8Array, t: GridTable, corr: PixelCorrection | undefined,
     let r = 0;
     let g = 0;
     let b = 0;
-    if (sc) {
-      for (; p < end; p++) {
-        const s = sc[p];
-        r += d[p * 3] * s;
-        g += d[p * 3 + 1] * s;
-        b += d[p * 3 + 2] * s;
-      }
-    } else if (end - p > 4 * GROUPS) {
-      const q = sumRgb(d, dv, p * 3, end * 3);
-      r = q[0];
-      g = q[1];
-      b = q[2];
-      p = end;
-    } else {
-      // sumRgb inlined: a call per run costs as much as the run's sums (runs are ~8 pixels)
-      let q = p * 3;
-      const e = end * 3;
-      let a0 = 0;
-      let a1 = 0;
-      let a2 = 0;
-      let a3 = 0;
-      let a4 = 0;
-      let a5 = 0;
-      for (; q + 12 <= e; q += 12) {
-        const w0 = dv.getUint32(q, true);
-        const w1 = dv.getUint32(q + 4, true);
-        const w2 = dv.getUint32(q + 8, true);
-        a0 = (a0 + (w0 & LANES)) | 0;
-        a1 = (a1 + ((w0 >>> 8) & LANES)) | 0;
-        a2 = (a2 + (w1 & LANES)) | 0;
-        a3 = (a3 + ((w1 >>> 8) & LANES)) | 0;
-        a4 = (a4 + (w2 & LANES)) | 0;
-        a5 = (a5 + ((w2 >>> 8) & LANES)) | 0;
-      }
-      r = (a0 & 0xffff) + (a1 >>> 16) + (a2 >>> 16) + (a5 & 0xffff);
-      g = (a1 & 0xffff) + (a2 & 0xffff) + (a3 >>> 16) + (a4 >>> 16);
-      b = (a0 >>> 16) + (a3 & 0xffff) + (a4 & 0xffff) + (a5 >>> 16);
-      for (; q < e; q += 3) {
-        r += d[q];
-        g += d[q + 1];
-        b += d[q + 2];
-      }
-      p = end;
+    for (; p < end; p++) {
+      const s = sc[p];
+      r += d[p * 3] * s;
+      g += d[p * 3 + 1] * s;
+      b += d[p * 3 + 2] * s;
     }
     R[cell] += r;
     Gc[cell] += g;
     B[cell] += b;
   }
-  for (const ch of [R, Gc, B]) finish(ch, t, n);
-  for (let k = 0; k < t.gather.length; k += 2) {
-    const c = t.gather[k];
-    const p = t.gather[k + 1];
-    R[c] = pixelValue(d[p * 3], p, n);
-    Gc[c] = pixelValue(d[p * 3 + 1], p, n);
-    B[c] = pixelValue(d[p * 3 + 2], p, n);
+}
+
+/** sumRgb over every run, inlined: a call per run costs as much as the run's sums (runs are ~8 pixels). */
+function sumRgbRuns(d: Uint8Array, runs: Uint32Array, R: Float32Array, Gc: Float32Array, B: Float32Array): void {
+  const dv = new DataView(d.buffer, d.byteOffset, d.byteLength);
+  for (let k = 0, p = 0; k < runs.length; k++) {
+    const end = p + (runs[k] >>> LEN_SHIFT);
+    const cell = runs[k] & SKIP;
+    if (cell === SKIP) {
+      p = end;
+      continue;
+    }
+    if (end - p > 4 * GROUPS) {
+      const s = sumRgb(d, dv, p * 3, end * 3);
+      R[cell] += s[0];
+      Gc[cell] += s[1];
+      B[cell] += s[2];
+      p = end;
+      continue;
+    }
+    let q = p * 3;
+    const e = end * 3;
+    p = end;
+    let a0 = 0;
+    let a1 = 0;
+    let a2 = 0;
+    let a3 = 0;
+    let a4 = 0;
+    let a5 = 0;
+    for (; q + 12 <= e; q += 12) {
+      const w0 = dv.getUint32(q, true);
+      const w1 = dv.getUint32(q + 4, true);
+      const w2 = dv.getUint32(q + 8, true);
+      a0 = (a0 + (w0 & LANES)) | 0;
+      a1 = (a1 + ((w0 >>> 8) & LANES)) | 0;
+      a2 = (a2 + (w1 & LANES)) | 0;
+      a3 = (a3 + ((w1 >>> 8) & LANES)) | 0;
+      a4 = (a4 + (w2 & LANES)) | 0;
+      a5 = (a5 + ((w2 >>> 8) & LANES)) | 0;
+    }
+    let r = (a0 & 0xffff) + (a1 >>> 16) + (a2 >>> 16) + (a5 & 0xffff);
+    let g = (a1 & 0xffff) + (a2 & 0xffff) + (a3 >>> 16) + (a4 >>> 16);
+    let b = (a0 >>> 16) + (a3 & 0xffff) + (a4 & 0xffff) + (a5 >>> 16);
+    for (; q < e; q += 3) {
+      r += d[q];
+      g += d[q + 1];
+      b += d[q + 2];
+    }
+    R[cell] += r;
+    Gc[cell] += g;
+    B[cell] += b;
   }
 }
