@@ -156,55 +156,6 @@ function fuseGrey(d: Uint16Array, t: GridTable, corr: PixelCorrection | undefine
   for (let k = 0; k < t.gather.length; k += 2) out[t.gather[k]] = pixelValue(d[t.gather[k + 1]], t.gather[k + 1], n);
 }
 
-const LANES = 0x00ff00ff;
-/** at most this many 4-pixel groups per lane sum: 127 · 255 in the upper 16-bit lane still fits an int32 */
-const GROUPS = 127;
-const rgbSum = new Int32Array(3);
-
-/**
- * Σ R, Σ G, Σ B of the interleaved bytes d[q .. e) (whole pixels): the hottest loop of the appliance.
- * Four pixels are three 32-bit words read at once; masking every other byte puts two bytes in the two
- * 16-bit lanes of one integer, so six additions sum twelve bytes. Little-endian words of R0 G0 B0 R1 |
- * G1 B1 R2 G2 | B2 R3 G3 B3: even bytes of the first word are R0 and B0, odd ones G0 and R1, and so on.
- */
-export function sumRgb(d: Uint8Array, dv: DataView, q: number, e: number): Int32Array {
-  let r = 0;
-  let g = 0;
-  let b = 0;
-  while (e - q >= 12) {
-    const stop = Math.min(e - 12, q + 12 * (GROUPS - 1));
-    let a0 = 0;
-    let a1 = 0;
-    let a2 = 0;
-    let a3 = 0;
-    let a4 = 0;
-    let a5 = 0;
-    for (; q <= stop; q += 12) {
-      const w0 = dv.getUint32(q, true);
-      const w1 = dv.getUint32(q + 4, true);
-      const w2 = dv.getUint32(q + 8, true);
-      a0 = (a0 + (w0 & LANES)) | 0;
-      a1 = (a1 + ((w0 >>> 8) & LANES)) | 0;
-      a2 = (a2 + (w1 & LANES)) | 0;
-      a3 = (a3 + ((w1 >>> 8) & LANES)) | 0;
-      a4 = (a4 + (w2 & LANES)) | 0;
-      a5 = (a5 + ((w2 >>> 8) & LANES)) | 0;
-    }
-    r += (a0 & 0xffff) + (a1 >>> 16) + (a2 >>> 16) + (a5 & 0xffff);
-    g += (a1 & 0xffff) + (a2 & 0xffff) + (a3 >>> 16) + (a4 >>> 16);
-    b += (a0 >>> 16) + (a3 & 0xffff) + (a4 & 0xffff) + (a5 >>> 16);
-  }
-  for (; q < e; q += 3) {
-    r += d[q];
-    g += d[q + 1];
-    b += d[q + 2];
-  }
-  rgbSum[0] = r;
-  rgbSum[1] = g;
-  rgbSum[2] = b;
-  return rgbSum;
-}
-
 function fuseRgb(d: Uint8Array, t: GridTable, corr: PixelCorrection | undefined, range: readonly number[], out: Float32Array, G2: number): void {
   const n = normaliseFor(t, corr, range, G2);
   const R = out.subarray(0, G2);
@@ -245,21 +196,21 @@ function sumScaledRgb(d: Uint8Array, runs: Uint32Array, sc: Float32Array, R: Flo
   }
 }
 
-/** sumRgb over every run, inlined: a call per run costs as much as the run's sums (runs are ~8 pixels). */
-function sumRgbRuns(d: Uint8Array, runs: Uint32Array, R: Float32Array, Gc: Float32Array, B: Float32Array): void {
+const LANES = 0x00ff00ff;
+
+/**
+ * Σ R, Σ G, Σ B of each run's interleaved pixels into its cell: the hottest loop of the appliance.
+ * Four pixels are three 32-bit words read at once; masking every other byte puts two bytes in the two
+ * 16-bit lanes of one integer, so six additions sum twelve bytes. Little-endian words of R0 G0 B0 R1 |
+ * G1 B1 R2 G2 | B2 R3 G3 B3: even bytes of the first word are R0 and B0, odd ones G0 and R1, and so on.
+ * A run is at most MAX_LEN pixels (table.ts): 127 groups, 127 · 255 in the upper lane, within an int32.
+ */
+export function sumRgbRuns(d: Uint8Array, runs: Uint32Array, R: Float32Array, Gc: Float32Array, B: Float32Array): void {
   const dv = new DataView(d.buffer, d.byteOffset, d.byteLength);
   for (let k = 0, p = 0; k < runs.length; k++) {
     const end = p + (runs[k] >>> LEN_SHIFT);
     const cell = runs[k] & SKIP;
     if (cell === SKIP) {
-      p = end;
-      continue;
-    }
-    if (end - p > 4 * GROUPS) {
-      const s = sumRgb(d, dv, p * 3, end * 3);
-      R[cell] += s[0];
-      Gc[cell] += s[1];
-      B[cell] += s[2];
       p = end;
       continue;
     }

@@ -4,12 +4,16 @@ import type { Grid } from './grid.js';
 /**
  * Where each pixel of a camera lands on the grid, computed once per (camera size, geometry, grid)
  * and reused for every wafer. Pixels are walked in memory order as runs that fall in one cell,
- * each run packed into one word (length << 21 | cell), with SKIP runs over pixels outside the
+ * each run packed into one word (length << 21 | cell, at most MAX_LEN pixels), with SKIP runs over pixels outside the
  * region of interest, so the per-wafer pass is a tight sum with one table read per run.
  */
 export const SKIP = 0x1fffff;
 export const LEN_SHIFT = 21;
-const MAX_LEN = 2047;
+/**
+ * Longest run: 127 groups of 4 pixels, so that the visible sums' 16-bit lanes (fuse.ts) cannot
+ * overflow within a run. Only cells wider than that many pixels, on very coarse grids, are split.
+ */
+export const MAX_LEN = 508;
 
 export interface GridTable {
   width: number;
