@@ -5,6 +5,7 @@ import { DEFECT_CLASSES, type DefectClass } from '../src/common/defects.js';
 import { Fuser } from '../src/fusion/fuse.js';
 import { loadModel, DEFAULT_MODEL, type LoadedModel } from '../src/model/load.js';
 import { SyntheticLine } from '../src/sim/line.js';
+import { defaultReadOptions, readRecipe } from '../src/specs/read.js';
 import { loadStation } from '../src/station/load.js';
 import { REPO_ROOT, tempDir } from './helpers.js';
 
@@ -43,11 +44,32 @@ t.test('the shipped model', async (t) => {
       t.equal(best, DEFECT_CLASSES[i], `"${r.text}" reads as ${best}`);
     });
     // wafer-mm-1 reads about half of such sentences as none and is sure of a defect kind for the
-    // rest (model card, "Spec reading"); a spec must then be pinned with kind: or it is misread
+    // rest (README, "Measured with wafer-mm-1"); a spec must then be pinned with kind: or it is misread
     const unrelated = ['the coffee machine in building 4', 'what is for lunch today', 'the quarterly budget review', 'hello world', 'parking lot is full', 'please water the plants on friday', 'conveyor belt speed 3 m/s', 'the operator is on break'];
     const read = await model.text.read(unrelated);
     const misread = read.filter((r) => Object.entries(r.kinds).sort((a, b) => b[1] - a[1])[0][0] !== 'none');
     t.ok(misread.length <= unrelated.length / 2, `unrelated text read as a defect kind: ${misread.map((r) => `"${r.text}"`).join(', ') || 'none'}`);
+  });
+
+  t.test("asks the image with the kind's canonical query, however the spec is worded", async (t) => {
+    const { specs, rejected } = await readRecipe(
+      {
+        specs: [
+          { id: 'a', text: 'edge burr longer than 2 mm' },
+          { id: 'b', text: 'burrs on the rim' },
+          { id: 'c', text: 'anything odd here', kind: 'edge-burr' },
+          { id: 'd', text: 'any void over 200 um' },
+        ],
+      },
+      model.text,
+      defaultReadOptions(model.manifest.canonical),
+    );
+    t.same(rejected, []);
+    t.same(specs.map((s) => s.kind), ['edge-burr', 'edge-burr', 'edge-burr', 'void']);
+    const burr = canonical[DEFECT_CLASSES.indexOf('edge-burr')].embedding;
+    for (const s of specs.slice(0, 3)) t.same(Array.from(s.query), Array.from(burr), `${s.id} is asked with the edge-burr query`);
+    t.same(Array.from(specs[3].query), Array.from(canonical[DEFECT_CLASSES.indexOf('void')].embedding));
+    t.ok(specs[1].confidence < 1 && specs[2].confidence === 1, 'confidence is still how surely the words were read');
   });
 
   t.test('scores planted defects of each class above good regions, at the right place', async (t) => {

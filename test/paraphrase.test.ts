@@ -37,8 +37,8 @@ t.test(`${heldout.length} unseen phrasings read as their kind and give the canon
   const thresholds = forModel(await readThresholds(join(station, 'thresholds.yaml')), model.id, 'thresholds.yaml');
   const prepared = await prepareSpecs({ specs }, model, thresholds);
   const wrongKind = heldout.filter(([cls], i) => !prepared.specs.some((s) => s.id === `p${i}` && s.kind === cls));
-  // the aim is at most 5% misread and 98% agreement; wafer-mm-1 misreads 4 of 48 and agrees on 97.9%
-  // (model card, "Spec reading"), so these bounds hold it where it is and catch a regression
+  // the aim is at most 5% misread; wafer-mm-1 misreads 4 of 48 (README, "Measured with wafer-mm-1"), so this
+  // bound holds it where it is and catches a regression
   t.ok(wrongKind.length <= heldout.length * 0.1, `read as the wrong kind or rejected: ${wrongKind.map(([c, x]) => `${c}: "${x}"`).join('; ') || 'none'}`);
   const inspector = new Inspector(model, prepared.specs);
   const fuser = new Fuser(await loadStation(station), GRID);
@@ -56,5 +56,6 @@ t.test(`${heldout.length} unseen phrasings read as their kind and give the canon
       if (violated.has(`p${k}`) === violated.has(`c${k}`)) agree++;
     });
   }
-  t.ok(agree / pairs >= 0.97, `verdicts agree on ${agree} of ${pairs} (phrasing, wafer) pairs (${((agree / pairs) * 100).toFixed(1)}%)`);
+  // a phrasing read as its kind is asked with the kind's query, so only misread phrasings can disagree
+  t.ok(agree / pairs >= 0.98, `verdicts agree on ${agree} of ${pairs} (phrasing, wafer) pairs (${((agree / pairs) * 100).toFixed(1)}%)`);
 });

@@ -29,6 +29,9 @@ export const manifestSchema = z.object({
     tokenizer: z.object({ path: z.string(), sha256: z.string().length(64) }),
     imageFloat: onnxFile.optional(),
   }),
+}).refine((m) => m.classes.every((c) => m.canonical[c] !== undefined), {
+  message: 'every class needs a canonical phrase (the query its specs are asked with)',
+  path: ['canonical'],
 });
 export type ModelManifest = z.infer<typeof manifestSchema>;
 export type OnnxFile = z.infer<typeof onnxFile>;

@@ -46,8 +46,13 @@ export const DEFAULT_MIN_CONFIDENCE = 0.6;
  */
 export async function readRecipe(recipe: Recipe, text: TextEncoder, o: ReadOptions): Promise<{ specs: ReadSpec[]; rejected: SpecRejection[] }> {
   const known = Object.keys(o.modalities);
-  const queries = recipe.specs.map((s) => (s.kind ? o.canonical[s.kind] ?? s.text : s.text));
-  const readings = await text.read(queries);
+  // A spec is queried with its kind's canonical phrase, however it was worded: the image side was
+  // trained on one query per class and the class thresholds were calibrated with that query, so every
+  // phrasing read as a kind judges wafers exactly as the canonical spec does.
+  const kinds = Object.keys(o.canonical);
+  const all = await text.read([...recipe.specs.map((s) => s.text), ...kinds.map((k) => o.canonical[k])]);
+  const readings = all.slice(0, recipe.specs.length);
+  const canonicalQuery = new Map(kinds.map((k, i) => [k, all[recipe.specs.length + i].embedding]));
   const specs: ReadSpec[] = [];
   const rejected: SpecRejection[] = [];
   recipe.specs.forEach((s: SpecInput, i) => {
@@ -89,7 +94,7 @@ export async function readRecipe(recipe: Recipe, text: TextEncoder, o: ReadOptio
       ...(count ? { count } : {}),
       ...(zone ? { zone } : {}),
       modalities: o.modalities[kind],
-      query: r.embedding,
+      query: canonicalQuery.get(kind) as Float32Array,
     });
   });
   return { specs, rejected };
