@@ -21,14 +21,15 @@ export function calibrateThresholdsCommand(): Command {
     const model = await loadModel(o.model, GRID, { variant: variantFile(o.variant) });
     try {
       const classes = model.manifest.classes;
-      const specs: CalibratedSpec[] = classes.map((c) => ({ text: model.manifest.canonical[c], kind: c }));
+      const canonical = await model.text.read(classes.map((c) => model.manifest.canonical[c]));
+      const specs: Array<CalibratedSpec & { query: Float32Array }> = classes.map((c, j) => ({ text: model.manifest.canonical[c], kind: c, query: canonical[j].embedding }));
       if (o.recipe) {
+        // a recipe's spec is asked with its kind's query, as at run time; its own entry matters where it has a zone
         const { specs: read, rejected } = await readRecipe(await loadRecipe(o.recipe), model.text, defaultReadOptions(model.manifest.canonical));
         for (const r of rejected) process.stderr.write(`spec ${r.id} left out: ${r.reason}\n`);
-        for (const s of read) if (!specs.some((x) => x.text === s.text)) specs.push({ text: s.text, kind: s.kind, ...(s.zone ? { zone: s.zone } : {}) });
+        for (const s of read) if (!specs.some((x) => x.text === s.text)) specs.push({ text: s.text, kind: s.kind, query: s.query, ...(s.zone ? { zone: s.zone } : {}) });
       }
-      const readings = await model.text.read(specs.map((s) => s.text));
-      const queries = model.image.queries(readings.map((r) => r.embedding));
+      const queries = model.image.queries(specs.map((s) => s.query));
       const cal = new ThresholdCalibration(specs, scoreMap(model.manifest));
       const fusion = { stationDir: o.station, grid: GRID };
       const good = await forEachScored(o.good, model, queries, fusion, (w) => cal.add(w));
