@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Rebuilds the shipped model from a seed: corpus, tokenizer, training/validation/test data rendered
+# Rebuilds the shipped models from a seed: corpus, tokenizer, training/validation/test data rendered
 # by `wafer-inspect record` (three different seeds), training, export (float and INT8), evaluation on
-# the test data with the appliance's own runtime, speed, and the model card.
+# the test data with the appliance's own runtime, speed, and the model card of wafer-mm-1; then
+# wafer-mm-2, the default, trained further from it by finetune.sh with its own card.
 #   models/build.sh [SEED] [STEPS]       data goes to $DATA (default /var/tmp/wafer-inspect-data)
 set -euo pipefail
 seed=${1:-1}
@@ -37,3 +38,8 @@ node dist/bench/model.js --model "$out" | tee "$build/bench.log"
 tail -n 1 "$build/bench.log" > "$out/bench.json"
 $py models/tools/card.py --model "$out" --train-log "$build/train.log" --seed "$seed" --steps "$steps" > "$out/MODEL_CARD.md"
 echo "built $out"
+
+# wafer-mm-2, the shipped default: wafer-mm-1 trained further, all layers, with the rim input (models/README.md)
+BASE="$out" OUT="$root/models/wafer-mm-2" CARD_COMMANDS="models/build.sh $seed $steps" models/finetune.sh wafer-mm-2 \
+  "$data/train-[0-5]" "$data/val-*" "$data/test-*" --rim --stage1-steps 3000 --stage1-layers '*' --steps 0 \
+  --batch 24 --crop 96 --text-batch 32 --threads 2 --drop-modality 0 --lr 5e-4 --val-every 1000 --seed "$(( seed + 1 ))"

@@ -4,14 +4,14 @@
 # own runtime, and the new model's card.
 #   models/finetune.sh ID TRAIN VAL TEST [finetune.py options...]
 # TRAIN, VAL, TEST: globs of `wafer-inspect dataset` chunks (models/make-data.sh), three disjoint sets
-# of the plant's wafers. BASE (default models/wafer-mm-1) is the model to start from, OUT (default
+# of the plant's wafers. BASE (default models/wafer-mm-2, the shipped model) is the model to start from, OUT (default
 # models/ID) the folder to write; REF_TEST and REF_VAL, when set, are chunks of the look the base was
 # trained on, to check that the new model still reads it. CARD_COMMANDS: lines the card lists as how
 # its data were made.
 set -euo pipefail
 id=$1; train=$2; val=$3; test=$4; shift 4
 root=$(cd "$(dirname "$0")/.." && pwd)
-base=${BASE:-$root/models/wafer-mm-1}
+base=${BASE:-$root/models/wafer-mm-2}
 out=${OUT:-$root/models/$id}
 py=/usr/bin/python3
 cli="node $root/dist/src/cli/main.js"
@@ -29,6 +29,7 @@ if [ -n "${REF_TEST:-}" ]; then
   $cli model eval --model "$base" --data "$REF_TEST" --val "${REF_VAL:-$REF_TEST}" --out "$out/eval-base-reference.json"
   $cli model eval --model "$out" --data "$REF_TEST" --val "${REF_VAL:-$REF_TEST}" --out "$out/eval-reference.json"
 fi
+node dist/bench/model.js --model "$out" | tail -n 1 > "$out/bench.json"
 cmds=()
 while IFS= read -r line; do [ -n "$line" ] && cmds+=(--command "$line"); done <<< "${CARD_COMMANDS:-}"
 cmds+=(--command "models/finetune.sh $id '$train' '$val' '$test'${*:+ $*}")

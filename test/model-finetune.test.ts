@@ -35,12 +35,18 @@ t.test('plant lot -> LoRA fine-tune -> merge -> export -> load in onnxruntime-no
   const run = (args: string[]): string =>
     execFileSync(PYTHON, [join(REPO_ROOT, 'models/tools/finetune.py'), ...args], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PYTHONWARNINGS: 'ignore' } });
   const data = ['--train', join(dir, 'plant-*'), '--batch', '2', '--crop', '32', '--text-batch', '4', '--threads', '1', '--calibrate-wafers', '1', '--kind-phrasings', '20'];
-  const log = run([...data, '--val', join(dir, 'plant-*'), '--steps', '2', '--val-every', '2', '--rank', '2', '--kind', 'pit=pit;surface pit;pitting', '--id', 'plant-smoke', '--out', join(dir, 'adapted')]);
+  const log = run([
+    ...data, '--val', join(dir, 'plant-*'), '--steps', '2', '--val-every', '2', '--rank', '2', '--kind', 'pit=pit;surface pit;pitting',
+    '--rim', '--stage1-steps', '2', '--stage1-layers', 'entry.rim.*,backbone.own.*', '--id', 'plant-smoke', '--out', join(dir, 'adapted'),
+  ]);
   t.match(log, /trainable parameters of \d+/);
+  t.match(log, /val AUROC stage1 step 2: /, 'stage 1 trains the rim term and the last convolutions');
   t.match(log, /val AUROC lora step 2: .* pit /, 'the new class is trained and validated');
 
   const manifest = JSON.parse(readFileSync(join(dir, 'adapted/model.json'), 'utf8'));
-  t.equal(manifest.base.id, 'wafer-mm-1');
+  t.equal(manifest.base.id, 'wafer-mm-2', 'the shipped model is the default base');
+  t.same(manifest.adaptation.stage1, { steps: 2, layers: 'entry.rim.*,backbone.own.*', parameters: manifest.adaptation.stage1.parameters, rim: true });
+  t.ok(manifest.adaptation.stage1.parameters > 0);
   t.same(manifest.classes.slice(-1), ['pit']);
   t.same(manifest.kinds.slice(-2), ['pit', 'none']);
   t.equal(manifest.canonical.pit, 'pit');
@@ -63,8 +69,8 @@ t.test('plant lot -> LoRA fine-tune -> merge -> export -> load in onnxruntime-no
     if (++n === 2) break;
   }
 
-  // no steps: the adapters start at zero, so the merged model is the shipped one, rebuilt from its ONNX files
-  run([...data, '--steps', '0', '--kind', 'pit=pit', '--id', 'rebuilt', '--out', join(dir, 'rebuilt')]);
+  // no steps: the adapters and the rim term start at zero, so the merged model is the shipped one, rebuilt from its ONNX files
+  run([...data, '--steps', '0', '--rim', '--kind', 'pit=pit', '--id', 'rebuilt', '--out', join(dir, 'rebuilt')]);
   const rebuilt = await loadModel(join(dir, 'rebuilt'), GRID);
   const shipped = await loadModel(DEFAULT_MODEL, GRID);
   t.teardown(() => Promise.all([rebuilt.close(), shipped.close()]));

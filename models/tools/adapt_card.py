@@ -2,14 +2,14 @@
 adaptation), finetune.log, and the evaluations finetune.sh ran (eval-base-*.json: the base on the
 same held-out wafers; eval-*.json: the new model; *-reference.json: both on the base's own look).
 
-    /usr/bin/python3 models/tools/adapt_card.py --model models/wafer-mm-1-plant-a --test 'data/plant-test-*' > MODEL_CARD.md
+    /usr/bin/python3 models/tools/adapt_card.py --model models/wafer-mm-2-plant-a --test 'data/plant-test-*' > MODEL_CARD.md
 """
 import argparse
 import json
 import os
 import re
 
-from card import gate_table
+from card import gate_table, speed_table
 
 
 def load(folder, name):
@@ -31,6 +31,16 @@ def table(w, classes, columns):
     w("")
 
 
+def adapters(w, ad, secs):
+    w("- adapters: rank %d, alpha %g, seed %d, on %d image layers (%s) and %d text layers (%s); merged into the weights before export." % (
+        ad["rank"], ad["alpha"], ad["seed"], len(ad["imageLayers"]), ", ".join(ad["imageLayers"]), len(ad["textLayers"]), ", ".join(ad["textLayers"])))
+    w("- trainable: %d parameters (%d in adapters, the rest the score's scale and bias%s) of %d in the full model: %.1f%%." % (
+        ad["trainableParameters"], ad["adapterParameters"], " and new classes' prototypes" if ad["newClasses"] else "",
+        ad["fullParameters"], 100.0 * ad["trainableParameters"] / ad["fullParameters"]))
+    w("- %d steps of %d crops (%dx%d cells), AdamW lr %g, one modality hidden in %d%% of crops; %s s wall time on 2 CPU cores." % (
+        ad["steps"], ad["batch"], ad["crop"], ad["crop"], ad["lr"], round(ad["dropModality"] * 100), secs or "-"))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
@@ -48,9 +58,12 @@ def main():
     out = []
     w = out.append
     w("# %s\n" % m["id"])
-    w("`%s` adapted to a plant's own wafers with low-rank adapters (LoRA): same architecture, inputs and outputs as the base, "
-      "so it replaces it in a model folder setting or hot swap; only the numbers differ. Every figure below was measured by "
-      "the commands at the end; the evaluations are the JSON files beside this card.\n" % base["id"])
+    s1 = ad["stage1"]
+    how = ("`%s` adapted to a plant's own wafers with low-rank adapters (LoRA)" % base["id"]) if ad["steps"] else (
+        "Trained further from `%s`%s" % (base["id"], " with a new input on where the rim runs" if s1.get("rim") else ""))
+    w("%s: same architecture, inputs and outputs as the base, so it replaces it in a model folder setting or hot swap; only "
+      "the numbers differ. Every figure below was measured by the commands at the end; the evaluations are the JSON files "
+      "beside this card.\n" % how)
     w("## Base\n")
     w("- id `%s`, float image model sha256 `%s`, text model sha256 `%s`." % (base["id"], base["imageFloat"], base["text"]))
     w("- Rebuilt for training from the base's float ONNX files (models/tools/base.py); its tokenizer is reused unchanged.\n")
@@ -66,16 +79,20 @@ def main():
         w("- classes the base did not know: %s." % "; ".join("%s (%s)" % (k, ", ".join('"%s"' % p for p in v)) for k, v in ad["newClasses"].items()))
     w("")
     w("## Adaptation\n")
-    s1 = ad["stage1"]
+    if s1.get("rim"):
+        w("- rim input: each modality's entry convolution gains a term on the signed distance of each cell to the rim "
+          "(in cells, clipped to +-3; `rim_map` in models/tools/model.py), starting at zero so that training starts from the "
+          "base exactly. The radius input changes by under 1% of a radius per cell, too little to say where within a cell "
+          "the edge should run, which is what tells a burr or a chip from the rim itself. The term is constant for the grid, "
+          "so export folds it into the entry's constant map: no extra work per wafer.")
     if s1["steps"]:
-        w("- stage 1: %d steps of plain training of `%s` (%d parameters)." % (s1["steps"], s1["layers"], s1["parameters"]))
-    w("- adapters: rank %d, alpha %g, seed %d, on %d image layers (%s) and %d text layers (%s); merged into the weights before export." % (
-        ad["rank"], ad["alpha"], ad["seed"], len(ad["imageLayers"]), ", ".join(ad["imageLayers"]), len(ad["textLayers"]), ", ".join(ad["textLayers"])))
-    w("- trainable: %d parameters (%d in adapters, the rest the score's scale and bias%s) of %d in the full model: %.1f%%." % (
-        ad["trainableParameters"], ad["adapterParameters"], " and new classes' prototypes" if ad["newClasses"] else "",
-        ad["fullParameters"], 100.0 * ad["trainableParameters"] / ad["fullParameters"]))
-    w("- %d steps of %d crops (%dx%d cells), AdamW lr %g, one modality hidden in %d%% of crops; %s s wall time on 2 CPU cores." % (
-        ad["steps"], ad["batch"], ad["crop"], ad["crop"], ad["lr"], round(ad["dropModality"] * 100), secs or "-"))
+        w("- stage 1: %d steps of plain training of `%s` (%d parameters; the entry convolutions, rebuilt as constants, stay "
+          "as they were), %d crops (%dx%d cells) a step, AdamW lr %g, seed %d." % (
+              s1["steps"], s1["layers"], s1["parameters"], ad["batch"], ad["crop"], ad["crop"], ad["lr"], ad["seed"]))
+    if ad["steps"]:
+        adapters(w, ad, secs)
+    else:
+        w("- no adapters; %s s wall time on 2 CPU cores." % (secs or "-"))
     if ad["history"]:
         classes = list(ad["history"][0]["auroc"])
         w("\nValidation AUROC during fine-tuning (step 0: the base):\n")
@@ -88,7 +105,7 @@ def main():
         for h in ad["history"]:
             w("| %s | %d | " % (h["stage"], h["step"]) + " | ".join("-" if h["auroc"][c] is None else "%.4f" % h["auroc"][c] for c in classes) + " |")
     w("")
-    w("## Accuracy on the plant's held-out wafers\n")
+    w("## Accuracy on the held-out wafers\n")
     w("Wafer level, as in the base's card: a wafer's score for a class is its highest cell score for the class's canonical "
       "query; thresholds are set on the validation wafers for %.1f%% false rejects; recall is counted on the %d test wafers.\n" % (
           e32["frr"] * 100, e32["wafers"]))
@@ -103,9 +120,12 @@ def main():
         worst = min((c for c in bref["classes"] if c in ref["classes"]), key=lambda c: ref["classes"][c]["auroc"] - bref["classes"][c]["auroc"])
         drop = bref["classes"][worst]["auroc"] - ref["classes"][worst]["auroc"]
         if drop > 0.02:
-            w("Largest loss: %s, AUROC %.4f -> %.4f. The adapters learned the plant's wafers in place of these; a plant that "
+            w("Largest loss: %s, AUROC %.4f -> %.4f. The new model learned its own wafers in place of these; a plant that "
               "also runs wafers like them adds some to the fine-tuning chunks.\n" % (worst, bref["classes"][worst]["auroc"], ref["classes"][worst]["auroc"]))
     gate_table(w, m, "this model")
+    bench = load(a.model, "bench.json")
+    if bench:
+        speed_table(w, bench)
     w("## Files\n")
     w("| file | bytes | sha256 |")
     w("| --- | --- | --- |")

@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from onnx import numpy_helper
 
-from model import MODALITIES, SLICES, ImageModel, TextModel
+from model import MODALITIES, SLICES, ImageModel, TextModel, rim_map
 
 
 def onnx_scope(root, name):
@@ -44,9 +44,25 @@ class FoldedEntry(nn.Module):
         for i, (w, f) in enumerate(zip(weights, fixed)):
             self.register_buffer("w%d" % i, torch.from_numpy(w.copy()))
             self.register_buffer("f%d" % i, torch.from_numpy(f.copy()))
+        self.rim = None
 
+    def add_rim(self, grid):
+        """A trainable term on the signed distance to the rim (model.rim_map), starting at zero so the
+        model begins exactly as the base. The radius map changes by under 1% of a radius per cell, too
+        little to say where within a cell the rim should be, which is what tells a burr from the rim."""
+        self.register_buffer("rim_map", rim_map(grid))
+        self.rim = nn.ModuleList([nn.Conv2d(1, getattr(self, "w%d" % i).shape[0], 3, 2, 1, bias=False) for i in range(len(MODALITIES))])
+        for conv in self.rim:
+            nn.init.zeros_(conv.weight)
+
+    @torch.no_grad()
     def fold(self, radius):
-        pass
+        """For export: the rim term, constant on the whole grid, goes into the constant maps."""
+        if self.rim is None:
+            return
+        for i, conv in enumerate(self.rim):
+            getattr(self, "f%d" % i).add_(conv(self.rim_map))
+        self.rim = None
 
     def forward(self, x, radius):
         """radius: the whole grid's radius map, or crop origins [B, 2] in cells (multiples of 4)."""
@@ -54,6 +70,8 @@ class FoldedEntry(nn.Module):
         for i, m in enumerate(MODALITIES):
             lo, hi = SLICES[m]
             fixed = getattr(self, "f%d" % i)
+            if self.rim is not None:
+                fixed = fixed + self.rim[i](self.rim_map)
             if radius.dim() == 2:
                 s = x.shape[-1] // 2
                 fixed = torch.cat([fixed[:, :, r // 2:r // 2 + s, c // 2:c // 2 + s] for r, c in radius.tolist()])

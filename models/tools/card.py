@@ -27,6 +27,17 @@ def gate_table(w, m, subject):
     w("")
 
 
+def speed_table(w, bench):
+    w("## Speed\n")
+    w("onnxruntime-node, CPU, 2 threads, full graph optimisation, %d specs, median of %d runs (`npm run bench:model`):\n" % (bench["specs"], bench["runs"]))
+    w("| batch | INT8 ms/wafer | fp32 ms/wafer |")
+    w("| --- | --- | --- |")
+    for b in (1, 4, 8):
+        w("| %d | %.2f | %.2f |" % (b, bench["int8_b%d_ms" % b], bench["fp32_b%d_ms" % b]))
+    w("\nINT8 at batch 8 with 1 thread: %.2f ms/wafer; with basic graph optimisation only: %.2f ms/wafer.\n" % (
+        bench["int8_b8_1thread_ms"], bench["int8_b8_basicopt_ms"]))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
@@ -102,14 +113,7 @@ def main():
           "ones are the weak part of this model; the gate table below shows it has not learned to read them from the "
           "visible channels.\n" % ", ".join("%s %.3f" % (c, e32["classes"][c]["auroc"]) for c in short))
     gate_table(w, m, "the model")
-    w("## Speed\n")
-    w("onnxruntime-node, CPU, 2 threads, full graph optimisation, %d specs, median of %d runs (`npm run bench:model`):\n" % (bench["specs"], bench["runs"]))
-    w("| batch | INT8 ms/wafer | fp32 ms/wafer |")
-    w("| --- | --- | --- |")
-    for b in (1, 4, 8):
-        w("| %d | %.2f | %.2f |" % (b, bench["int8_b%d_ms" % b], bench["fp32_b%d_ms" % b]))
-    w("\nINT8 at batch 8 with 1 thread: %.2f ms/wafer; with basic graph optimisation only: %.2f ms/wafer.\n" % (
-        bench["int8_b8_1thread_ms"], bench["int8_b8_basicopt_ms"]))
+    speed_table(w, bench)
     w("## Files\n")
     w("| file | bytes | sha256 |")
     w("| --- | --- | --- |")

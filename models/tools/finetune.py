@@ -2,8 +2,8 @@
 trains low-rank adapters (lora.py) on the image and text encoders, merges them, and exports and
 quantises the result as a new model folder (export.py), with the base it came from in model.json.
 
-    /usr/bin/python3 models/tools/finetune.py --base models/wafer-mm-1 --train 'data/plant-train-*' \
-        --val 'data/plant-val-*' --rank 4 --steps 1200 --id wafer-mm-1-plant-a --out models/wafer-mm-1-plant-a
+    /usr/bin/python3 models/tools/finetune.py --base models/wafer-mm-2 --train 'data/plant-train-*' \
+        --val 'data/plant-val-*' --rank 4 --steps 1200 --id wafer-mm-2-plant-a --out models/wafer-mm-2-plant-a
 
 Data are `wafer-inspect dataset` chunks of the plant's recorded lots (contracts §2, with truth).
 A modality missing from a lot is a zero mask there, which the model's gate already leaves out;
@@ -149,7 +149,7 @@ def run_stage(name, steps, params, a, image, text, train, having, ids, kinds_all
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--base", default="models/wafer-mm-1", help="model folder to start from")
+    ap.add_argument("--base", default="models/wafer-mm-2", help="model folder to start from (default: the shipped model)")
     ap.add_argument("--train", required=True, help="glob of dataset prefixes of the plant's lots; several, comma-separated")
     ap.add_argument("--val", help="glob of dataset prefixes to validate on (and to measure modality weights)")
     ap.add_argument("--corpus", default="models/specs/corpus.tsv")
@@ -161,6 +161,7 @@ def main():
     ap.add_argument("--text-layers", default=TEXT_LAYERS, help="comma-separated globs of text layers to adapt")
     ap.add_argument("--stage1-steps", type=int, default=0, help="steps of plain training of --stage1-layers before the adapters")
     ap.add_argument("--stage1-layers", default=STAGE1_LAYERS)
+    ap.add_argument("--rim", action="store_true", help="add a trainable term on the distance to the rim to the entry convolutions (trained in stage 1; entry.rim.*)")
     ap.add_argument("--steps", type=int, default=1000, help="adapter steps")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--crop", type=int, default=96)
@@ -221,6 +222,8 @@ def main():
         r = evaluate(image, text, tok, val, limit=a.val_wafers, canonical=canonical)
         log("val AUROC base: %s" % " ".join("%s %.4f" % (c, v) for c, v in r.items()))
 
+    if a.rim:
+        image.entry.add_rim(train.grid)
     # the base's own count: the rebuilt entry convolutions are folded constants here
     full = base["parameters"]["image"] + count(text.parameters())
     split = lambda s: [p for p in s.split(",") if p]  # noqa: E731
@@ -256,7 +259,7 @@ def main():
         "base": {"id": base["id"], "imageFloat": base["files"]["imageFloat"]["sha256"], "text": base["files"]["text"]["sha256"]},
         "adaptation": {
             "method": "lora", "rank": a.rank, "alpha": a.alpha, "seed": a.seed,
-            "stage1": {"steps": a.stage1_steps, "layers": a.stage1_layers if a.stage1_steps else "", "parameters": count(stage1)},
+            "stage1": {"steps": a.stage1_steps, "layers": a.stage1_layers if a.stage1_steps else "", "parameters": count(stage1), "rim": a.rim},
             "steps": a.steps, "batch": a.batch, "crop": a.crop, "lr": a.lr, "dropModality": a.drop_modality,
             "imageLayers": image_adapted, "textLayers": text_adapted,
             "trainableParameters": count(lora) + count(head), "adapterParameters": count(lora), "fullParameters": full,

@@ -31,6 +31,18 @@ def radius_map(size, origin=(0, 0), grid=None):
     return (torch.sqrt(rows[:, None] ** 2 + cols[None, :] ** 2) / WAFER_RADIUS_MM)[None, None]
 
 
+RIM_CELLS = 3.0
+
+
+def rim_map(grid):
+    """Signed distance of each cell centre to the rim (positive inside), in cells, clipped to
+    +-RIM_CELLS and scaled to +-1: where within its cell the wafer's edge should run."""
+    cell = FIELD_MM / grid
+    c = (torch.arange(grid) + 0.5) * cell - FIELD_MM / 2
+    d = (WAFER_RADIUS_MM - torch.sqrt(c[:, None] ** 2 + c[None, :] ** 2)) / cell
+    return (d.clamp(-RIM_CELLS, RIM_CELLS) / RIM_CELLS)[None, None]
+
+
 class ConvBNReLU(nn.Sequential):
     def __init__(self, cin, cout, k=3, s=1, groups=1, dilation=1):
         pad = dilation * (k - 1) // 2

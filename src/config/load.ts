@@ -117,7 +117,7 @@ export function stationDir(config: Config): string {
 }
 
 export function modelDir(config: Config): string {
-  return config.model.dir ?? join(PACKAGE_ROOT, 'models/wafer-mm-1');
+  return config.model.dir ?? join(PACKAGE_ROOT, 'models/wafer-mm-2');
 }
 
 export function recipePath(config: Config): string {
