@@ -43,8 +43,8 @@ t.test('the shipped model', async (t) => {
       const best = Object.entries(r.kinds).sort((a, b) => b[1] - a[1])[0][0];
       t.equal(best, DEFECT_CLASSES[i], `"${r.text}" reads as ${best}`);
     });
-    // wafer-mm-1 reads about half of such sentences as none and is sure of a defect kind for the
-    // rest (README, "Measured with wafer-mm-1"); a spec must then be pinned with kind: or it is misread
+    // wafer-mm-2 (the text model of wafer-mm-1) reads about half of such sentences as none and is sure of a defect kind for the
+    // rest (README, "Measured with wafer-mm-2"); a spec must then be pinned with kind: or it is misread
     const unrelated = ['the coffee machine in building 4', 'what is for lunch today', 'the quarterly budget review', 'hello world', 'parking lot is full', 'please water the plants on friday', 'conveyor belt speed 3 m/s', 'the operator is on break'];
     const read = await model.text.read(unrelated);
     const misread = read.filter((r) => Object.entries(r.kinds).sort((a, b) => b[1] - a[1])[0][0] !== 'none');

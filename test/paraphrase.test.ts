@@ -37,7 +37,7 @@ t.test(`${heldout.length} unseen phrasings read as their kind and give the canon
   const thresholds = forModel(await readThresholds(join(station, 'thresholds.yaml')), model.id, 'thresholds.yaml');
   const prepared = await prepareSpecs({ specs }, model, thresholds);
   const wrongKind = heldout.filter(([cls], i) => !prepared.specs.some((s) => s.id === `p${i}` && s.kind === cls));
-  // the aim is at most 5% misread; wafer-mm-1 misreads 4 of 48 (README, "Measured with wafer-mm-1"), so this
+  // the aim is at most 5% misread; wafer-mm-2 misreads 4 of 48 (README, "Measured with wafer-mm-2"), so this
   // bound holds it where it is and catches a regression
   t.ok(wrongKind.length <= heldout.length * 0.1, `read as the wrong kind or rejected: ${wrongKind.map(([c, x]) => `${c}: "${x}"`).join('; ') || 'none'}`);
   const inspector = new Inspector(model, prepared.specs);
