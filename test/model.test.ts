@@ -27,6 +27,10 @@ t.test('a model folder is checked on load: hashes, shapes, channels, grid', asyn
   manifest.files.imageFloat.inputs.image = ['batch', 8, 128, 128];
   writeFileSync(join(dir, 'model.json'), JSON.stringify(manifest));
   await t.rejects(loadModel(dir, GRID), { message: /input image has shape .* the manifest says \[batch, 8, 128, 128\]/ });
+  const noCanonical = JSON.parse(readFileSync(join(DEFAULT_MODEL, 'model.json'), 'utf8'));
+  delete noCanonical.canonical.void;
+  writeFileSync(join(dir, 'model.json'), JSON.stringify(noCanonical));
+  await t.rejects(loadModel(dir, GRID), { message: /canonical: every class needs a canonical phrase/ });
   writeFileSync(join(dir, 'model.json'), '{"format": "something else"}');
   await t.rejects(loadModel(dir, GRID), { message: /model\.json: format/ });
 });
