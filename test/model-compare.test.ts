@@ -72,7 +72,7 @@ t.test('model compare: two models over one recorded lot, side by side, each with
     const copy = copyModel(join(dir, 'copy'), (m) => {
       m.id = `${id}-x`;
       (m as unknown as { classes: string[] }).classes.push('bump');
-      m.canonical.bump = 'bump';
+      (m as unknown as { canonical: Record<string, string> }).canonical.bump = 'bump';
     });
     const r = await run(['model', 'compare', MODEL_DIR, copy, '--lot', lot, '--thresholds', THRESHOLDS]);
     t.equal(r.code, 1, 'exit 1: the comparison is incomplete');
