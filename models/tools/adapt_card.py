@@ -111,7 +111,7 @@ def main():
           e32["frr"] * 100, e32["wafers"]))
     table(w, m["classes"], [("base fp32", b32), ("this fp32", e32)])
     if e8 and b8:
-        w("INT8 (only the shared trunk 8-bit, as in the base):\n")
+        w("INT8 (only the shared trunk 8-bit; each folder quantised as `export.py` did when it was made, models/README.md \"INT8\"):\n")
         table(w, m["classes"], [("base INT8", b8), ("this INT8", e8)])
     if ref and bref:
         w("## The base's own look\n")
