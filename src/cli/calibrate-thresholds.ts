@@ -15,7 +15,7 @@ export function calibrateThresholdsCommand(): Command {
       .requiredOption('--good <source>', 'known-good wafers: a recorded lot folder, or dataset chunks (e.g. data/good-*); wafers with defects in their truth are used as --defects')
       .option('--defects <source>', 'wafers with known defects, to report recall at the chosen thresholds and fit sizes')
       .option('--target-frr <rate>', 'false-reject rate on good wafers, for all specs together', rate, 0.003)
-      .option('--recipe <file>', "also calibrate this recipe's own spec texts (every class's canonical query is always calibrated)")
+      .option('--recipe <file>', "also calibrate this recipe's specs that have a zone (every class is always calibrated; other specs use their class's threshold)")
       .option('--out <file>', 'thresholds file to write (default: the station\'s)'),
   ).action(async (o: InspectOptions & { good: string; defects?: string; targetFrr: number; recipe?: string; out?: string }) => {
     const model = await loadModel(o.model, GRID, { variant: variantFile(o.variant) });
@@ -24,10 +24,11 @@ export function calibrateThresholdsCommand(): Command {
       const canonical = await model.text.read(classes.map((c) => model.manifest.canonical[c]));
       const specs: Array<CalibratedSpec & { query: Float32Array }> = classes.map((c, j) => ({ text: model.manifest.canonical[c], kind: c, query: canonical[j].embedding }));
       if (o.recipe) {
-        // a recipe's spec is asked with its kind's query, as at run time; its own entry matters where it has a zone
+        // a recipe's spec is asked with its kind's query, as at run time, so only a zone (fewer cells that
+        // can raise a good wafer's score) gives it a threshold of its own; the rest use their class's
         const { specs: read, rejected } = await readRecipe(await loadRecipe(o.recipe), model.text, defaultReadOptions(model.manifest.canonical));
         for (const r of rejected) process.stderr.write(`spec ${r.id} left out: ${r.reason}\n`);
-        for (const s of read) if (!specs.some((x) => x.text === s.text)) specs.push({ text: s.text, kind: s.kind, query: s.query, ...(s.zone ? { zone: s.zone } : {}) });
+        for (const s of read) if (s.zone && !specs.some((x) => x.text === s.text)) specs.push({ text: s.text, kind: s.kind, query: s.query, zone: s.zone });
       }
       const queries = model.image.queries(specs.map((s) => s.query));
       const cal = new ThresholdCalibration(specs, scoreMap(model.manifest));

@@ -11,3 +11,6 @@ export const PACKAGE_ROOT = (() => {
   }
   return process.cwd();
 })();
+
+/** The model the appliance ships with and runs unless the config names another folder. */
+export const DEFAULT_MODEL = join(PACKAGE_ROOT, 'models/wafer-mm-2');

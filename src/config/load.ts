@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import { formatIssues } from '../common/issues.js';
-import { PACKAGE_ROOT } from '../common/paths.js';
+import { DEFAULT_MODEL, PACKAGE_ROOT } from '../common/paths.js';
 import { configSchema, type Config } from './schema.js';
 
 export class ConfigError extends Error {
@@ -117,7 +117,7 @@ export function stationDir(config: Config): string {
 }
 
 export function modelDir(config: Config): string {
-  return config.model.dir ?? join(PACKAGE_ROOT, 'models/wafer-mm-2');
+  return config.model.dir ?? DEFAULT_MODEL;
 }
 
 export function recipePath(config: Config): string {

@@ -7,7 +7,7 @@ import type { JudgedSpec } from './judge.js';
 export interface PreparedSpecs {
   specs: JudgedSpec[];
   rejected: SpecRejection[];
-  /** where each spec's threshold came from: its own text's calibration or its class's */
+  /** where each spec's threshold came from: its own calibration (a spec with a zone) or its class's */
   thresholdFrom: Record<string, 'spec' | 'class'>;
 }
 
@@ -35,7 +35,7 @@ export function explain(s: JudgedSpec, from: 'spec' | 'class' | undefined): stri
     `  kind       ${s.kind} (${(s.confidence * 100).toFixed(0)}%${s.nearest.length > 1 ? `; then ${s.nearest.slice(1).map((n) => `${n.kind} ${(n.probability * 100).toFixed(0)}%`).join(', ')}` : ''})`,
     `  limit      ${s.size ? `size ${s.size.inclusive ? '>=' : '>'} ${s.size.mm} mm (from "${s.size.words}")` : s.count ? `count ${s.count.inclusive ? '>=' : '>'} ${s.count.count} (from "${s.count.words}")` : 'any size'}`,
     `  zone       ${s.zone ? `radius ${s.zone.minRadiusMm}–${s.zone.maxRadiusMm} mm (from "${s.zone.words}")` : 'whole wafer'}`,
-    `  threshold  ${s.threshold.toFixed(4)} raw score (${from === 'spec' ? "calibrated for this spec's text" : 'calibrated for its class'})`,
+    `  threshold  ${s.threshold.toFixed(4)} raw score (${from === 'spec' ? "calibrated for this spec and its zone" : 'calibrated for its class'})`,
     `  needs      ${s.modalities.join(', ')}`,
   ];
   return parts.join('\n');

@@ -1,5 +1,4 @@
-import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../common/paths.js';
+import { DEFAULT_MODEL } from '../common/paths.js';
 import { TENSOR_CHANNELS } from '../fusion/grid.js';
 import type { GridSpec } from '../fusion/grid.js';
 import { ImageModelStage, type ImageOptions } from './image.js';
@@ -17,8 +16,7 @@ export interface LoadedModel {
   close(): Promise<void>;
 }
 
-/** The model the appliance ships with. */
-export const DEFAULT_MODEL = join(PACKAGE_ROOT, 'models/wafer-mm-2');
+export { DEFAULT_MODEL };
 
 // the float image model is the default: on 2 cores it runs as fast as the INT8 one and scores better
 // (models/wafer-mm-2/MODEL_CARD.md); INT8 is chosen with model.variant

@@ -5,8 +5,8 @@ import { formatIssues } from '../common/issues.js';
 
 /**
  * A station's score thresholds, per model (scores of different models are not comparable): for each
- * spec text calibrated with a recipe, and for each class (its canonical query) as the fallback for
- * specs worded differently. A class entry may carry a size fit (measured extent -> true extent).
+ * class (its canonical query, which every spec of the class is asked with), and for each spec with a
+ * zone calibrated with a recipe (fewer cells, so a lower threshold keeps the same false rejects). A class entry may carry a size fit (measured extent -> true extent).
  */
 const entry = z.object({
   threshold: z.number().min(0).max(1),
