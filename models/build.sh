@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Rebuilds the shipped models from a seed: corpus, tokenizer, training/validation/test data rendered
 # by `wafer-inspect record` (three different seeds), training, export (float and INT8), evaluation on
-# the test data with the appliance's own runtime, speed, and the model card of wafer-mm-1; then
-# wafer-mm-2, the default, trained further from it by finetune.sh with its own card.
+# the test data with the appliance's own runtime, speed, and the model card of wafer-mm-1; then the
+# models trained further from it by finetune.sh, each with its own card: wafer-mm-2 (rim input),
+# wafer-mm-3 (ring input) and wafer-mm-4, the default. wafer-mm-1 and wafer-mm-3 are built under
+# $DATA/build; models/ ships wafer-mm-4 and wafer-mm-2 (no ring input: faster, less accurate on the rim).
 #   models/build.sh [SEED] [STEPS]       data goes to $DATA (default /var/tmp/wafer-inspect-data)
 set -euo pipefail
 seed=${1:-1}
@@ -10,8 +12,8 @@ steps=${2:-7000}
 root=$(cd "$(dirname "$0")/.." && pwd)
 data=${DATA:-/var/tmp/wafer-inspect-data}
 id=wafer-mm-1
-out="$root/models/$id"
 build="$data/build"
+out="$build/$id"
 py=/usr/bin/python3
 cli="node $root/dist/src/cli/main.js"
 mkdir -p "$data" "$build" "$out"
@@ -39,7 +41,16 @@ tail -n 1 "$build/bench.log" > "$out/bench.json"
 $py models/tools/card.py --model "$out" --train-log "$build/train.log" --seed "$seed" --steps "$steps" > "$out/MODEL_CARD.md"
 echo "built $out"
 
-# wafer-mm-2, the shipped default: wafer-mm-1 trained further, all layers, with the rim input (models/README.md)
+# wafer-mm-2: wafer-mm-1 trained further, all layers, with the rim input (models/README.md)
 BASE="$out" OUT="$root/models/wafer-mm-2" CARD_COMMANDS="models/build.sh $seed $steps" models/finetune.sh wafer-mm-2 \
   "$data/train-[0-5]" "$data/val-*" "$data/test-*" --rim --stage1-steps 3000 --stage1-layers '*' --steps 0 \
   --batch 24 --crop 96 --text-batch 32 --threads 2 --drop-modality 0 --lr 5e-4 --val-every 1000 --seed "$(( seed + 1 ))"
+# wafer-mm-3: with the ring input, the rim compared with itself (models/README.md)
+BASE="$root/models/wafer-mm-2" OUT="$build/wafer-mm-3" CARD_COMMANDS="models/build.sh $seed $steps" models/finetune.sh wafer-mm-3 \
+  "$data/train-[0-5]" "$data/val-*" "$data/test-*" --ring --stage1-steps 3000 --stage1-layers '*' --steps 0 \
+  --batch 24 --crop 96 --text-batch 32 --threads 2 --drop-modality 0 --lr 5e-4 --val-every 1000 --seed "$(( seed + 2 ))"
+# wafer-mm-4, the default: 3000 steps more, the ring convolutions at a higher rate, and a text encoder
+# that reads text naming no defect as none
+BASE="$build/wafer-mm-3" TEXT_NONE="" CARD_COMMANDS="models/build.sh $seed $steps" models/finetune.sh wafer-mm-4 \
+  "$data/train-[0-5]" "$data/val-*" "$data/test-*" --stage1-steps 3000 --stage1-layers '*' --steps 0 \
+  --batch 24 --crop 96 --text-batch 32 --threads 2 --drop-modality 0 --lr 5e-4 --ring-lr 2.5e-3 --val-every 1000 --seed "$(( seed + 3 ))"

@@ -37,15 +37,16 @@ t.test('plant lot -> LoRA fine-tune -> merge -> export -> load in onnxruntime-no
   const data = ['--train', join(dir, 'plant-*'), '--batch', '2', '--crop', '32', '--text-batch', '4', '--threads', '1', '--calibrate-wafers', '1', '--kind-phrasings', '20'];
   const log = run([
     ...data, '--val', join(dir, 'plant-*'), '--steps', '2', '--val-every', '2', '--rank', '2', '--kind', 'pit=pit;surface pit;pitting',
-    '--rim', '--stage1-steps', '2', '--stage1-layers', 'entry.rim.*,backbone.own.*', '--id', 'plant-smoke', '--out', join(dir, 'adapted'),
+    '--rim', '--stage1-steps', '2', '--stage1-layers', 'entry.rim.*,entry.ring.*,backbone.own.*', '--ring-lr', '0.01', '--id', 'plant-smoke', '--out', join(dir, 'adapted'),
   ]);
   t.match(log, /trainable parameters of \d+/);
-  t.match(log, /val AUROC stage1 step 2: /, 'stage 1 trains the rim term and the last convolutions');
+  t.match(log, /val AUROC stage1 step 2: /, 'stage 1 trains the rim term, the ring convolutions and the last convolutions');
   t.match(log, /val AUROC lora step 2: .* pit /, 'the new class is trained and validated');
 
   const manifest = JSON.parse(readFileSync(join(dir, 'adapted/model.json'), 'utf8'));
-  t.equal(manifest.base.id, 'wafer-mm-2', 'the shipped model is the default base');
-  t.same(manifest.adaptation.stage1, { steps: 2, layers: 'entry.rim.*,backbone.own.*', parameters: manifest.adaptation.stage1.parameters, rim: true });
+  t.equal(manifest.base.id, 'wafer-mm-4', 'the shipped model is the default base');
+  t.same(manifest.adaptation.stage1, { steps: 2, layers: 'entry.rim.*,entry.ring.*,backbone.own.*', parameters: manifest.adaptation.stage1.parameters, rim: true, ring: false });
+  t.equal(manifest.adaptation.ringLr, 0.01);
   t.ok(manifest.adaptation.stage1.parameters > 0);
   t.same(manifest.classes.slice(-1), ['pit']);
   t.same(manifest.kinds.slice(-2), ['pit', 'none']);
@@ -69,7 +70,11 @@ t.test('plant lot -> LoRA fine-tune -> merge -> export -> load in onnxruntime-no
     if (++n === 2) break;
   }
 
+  // the shipped model compares its rim with itself already (models/README.md): a second ring is refused, naming why
+  t.throws(() => run([...data, '--ring', '--steps', '0', '--kind', 'pit=pit', '--id', 'twice', '--out', join(dir, 'twice')]), /--ring: .* already has the ring convolutions/);
+
   // no steps: the adapters and the rim term start at zero, so the merged model is the shipped one, rebuilt from its ONNX files
+  // (ring convolutions included)
   run([...data, '--steps', '0', '--rim', '--kind', 'pit=pit', '--id', 'rebuilt', '--out', join(dir, 'rebuilt')]);
   const rebuilt = await loadModel(join(dir, 'rebuilt'), GRID);
   const shipped = await loadModel(DEFAULT_MODEL, GRID);

@@ -60,7 +60,8 @@ def main():
     w("# %s\n" % m["id"])
     s1 = ad["stage1"]
     how = ("`%s` adapted to a plant's own wafers with low-rank adapters (LoRA)" % base["id"]) if ad["steps"] else (
-        "Trained further from `%s`%s" % (base["id"], " with a new input on where the rim runs" if s1.get("rim") else ""))
+        "Trained further from `%s`%s" % (base["id"], " with a new input on where the rim runs" if s1.get("rim") else
+                                         " with a new input comparing the rim with itself" if s1.get("ring") else ""))
     w("%s: same architecture, inputs and outputs as the base, so it replaces it in a model folder setting or hot swap; only "
       "the numbers differ. Every figure below was measured by the commands at the end; the evaluations are the JSON files "
       "beside this card.\n" % how)
@@ -85,6 +86,17 @@ def main():
           "base exactly. The radius input changes by under 1% of a radius per cell, too little to say where within a cell "
           "the edge should run, which is what tells a burr or a chip from the rim itself. The term is constant for the grid, "
           "so export folds it into the entry's constant map: no extra work per wafer.")
+    if s1.get("ring"):
+        w("- ring input: each modality's entry gains a convolution over the ring residual of its channels: every cell within "
+          "3 cells of the rim minus the mean of the 16 cells of that band, 4 to 60 mm along the rim on either side, whose "
+          "centres lie at the closest radii (`ring_residual` in models/tools/model.py), starting at zero so that training "
+          "starts from the base exactly. A good rim fills its cells as its neighbours at the same radius do; a burr or a "
+          "bite does not. It depends on the wafer, so it runs in the exported graph (a gather and a scatter over the band's "
+          "4,496 cells), in float.")
+    if ad.get("ringLr"):
+        w("- the ring convolutions (models/README.md, \"wafer-mm-3 and wafer-mm-4\") train at lr %g, the rest at lr %g: they "
+          "start from small weights on inputs of a few hundredths and at the common rate were still learning when training "
+          "stopped." % (ad["ringLr"], ad["lr"]))
     if s1["steps"]:
         w("- stage 1: %d steps of plain training of `%s` (%d parameters; the entry convolutions, rebuilt as constants, stay "
           "as they were), %d crops (%dx%d cells) a step, AdamW lr %g, seed %d." % (
@@ -122,6 +134,22 @@ def main():
         if drop > 0.02:
             w("Largest loss: %s, AUROC %.4f -> %.4f. The new model learned its own wafers in place of these; a plant that "
               "also runs wafers like them adds some to the fine-tuning chunks.\n" % (worst, bref["classes"][worst]["auroc"], ref["classes"][worst]["auroc"]))
+    tn = m.get("textNone")
+    if tn:
+        w("## Text that names no defect\n")
+        w("After the image side, the text encoder was trained %d steps further (`tools/text_none.py`, %d sentences a step, "
+          "lr %g, seed %d) on the spec corpus plus %d everyday sentences (`specs/everyday.tsv`) as \"none\", holding every "
+          "class phrasing's embedding where it was (weight %g); the canonical queries moved by at most %.1e (1 - cosine). Share of sentences read as their kind (in brackets: at "
+          "least 0.6 surely, the floor below which a spec is rejected), before -> after:\n" % (
+              tn["steps"], tn["batch"], tn["lr"], tn["seed"], tn["everydaySentences"], tn["anchor"], tn["canonicalDrift"]))
+        w("| set | before | after |")
+        w("| --- | --- | --- |")
+        names = {"corpusClasses": "corpus class phrasings (trained)", "heldoutClasses": "unseen class phrasings (`specs/heldout.tsv`)",
+                 "heldoutNone": "unseen sentences naming no defect (`specs/heldout-none.tsv`), as none"}
+        for k, label in names.items():
+            sure = lambda d: " (%.1f%%)" % (100 * d[k + "Sure"]) if k + "Sure" in d else ""  # noqa: E731
+            w("| %s | %.1f%%%s | %.1f%%%s |" % (label, 100 * tn["before"][k], sure(tn["before"]), 100 * tn["after"][k], sure(tn["after"])))
+        w("")
     gate_table(w, m, "this model")
     bench = load(a.model, "bench.json")
     if bench:

@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from onnx import numpy_helper
 
-from model import MODALITIES, SLICES, ImageModel, TextModel, rim_map
+from model import MODALITIES, RING_CHANNELS, RING_SLICES, SLICES, ImageModel, TextModel, rim_map, ring_residual, ring_table
 
 
 def onnx_scope(root, name):
@@ -45,6 +45,7 @@ class FoldedEntry(nn.Module):
             self.register_buffer("w%d" % i, torch.from_numpy(w.copy()))
             self.register_buffer("f%d" % i, torch.from_numpy(f.copy()))
         self.rim = None
+        self.ring = None
 
     def add_rim(self, grid):
         """A trainable term on the signed distance to the rim (model.rim_map), starting at zero so the
@@ -54,6 +55,29 @@ class FoldedEntry(nn.Module):
         self.rim = nn.ModuleList([nn.Conv2d(1, getattr(self, "w%d" % i).shape[0], 3, 2, 1, bias=False) for i in range(len(MODALITIES))])
         for conv in self.rim:
             nn.init.zeros_(conv.weight)
+
+    def add_ring(self, grid, weights=None):
+        """Convolutions over the rim's ring residual (model.ring_residual), one per modality over its
+        own channels, starting at zero unless given (a base that has them). Unlike the rim term they
+        depend on the wafer, so they stay in the exported graph; the ring's index tables go with them."""
+        band, nb, where = ring_table(grid)
+        self.register_buffer("ring_band", band)
+        self.register_buffer("ring_nb", nb)
+        self.register_buffer("ring_where", where)
+        self.ring = nn.ModuleList([
+            nn.Conv2d(RING_SLICES[m][1] - RING_SLICES[m][0], getattr(self, "w%d" % i).shape[0], 3, 2, 1, bias=False)
+            for i, m in enumerate(MODALITIES)])
+        for i, conv in enumerate(self.ring):
+            with torch.no_grad():
+                if weights is None:
+                    conv.weight.zero_()
+                else:
+                    conv.weight.copy_(torch.from_numpy(weights[i]))
+
+    def ring_of(self, x):
+        """The ring residual of x: carried as extra channels by training crops (cut from the whole
+        wafer's, data.Arrays.x with ring), computed from the whole grid otherwise."""
+        return x[:, 8:8 + len(RING_CHANNELS)] if x.shape[1] > 8 else ring_residual(x, self.ring_band, self.ring_nb, self.ring_where)
 
     @torch.no_grad()
     def fold(self, radius):
@@ -67,6 +91,7 @@ class FoldedEntry(nn.Module):
     def forward(self, x, radius):
         """radius: the whole grid's radius map, or crop origins [B, 2] in cells (multiples of 4)."""
         out = []
+        ring = self.ring_of(x) if self.ring is not None else None
         for i, m in enumerate(MODALITIES):
             lo, hi = SLICES[m]
             fixed = getattr(self, "f%d" % i)
@@ -75,7 +100,10 @@ class FoldedEntry(nn.Module):
             if radius.dim() == 2:
                 s = x.shape[-1] // 2
                 fixed = torch.cat([fixed[:, :, r // 2:r // 2 + s, c // 2:c // 2 + s] for r, c in radius.tolist()])
-            out.append(F.relu(F.conv2d(x[:, lo:hi], getattr(self, "w%d" % i), None, 2, 1) + fixed))
+            y = F.conv2d(x[:, lo:hi], getattr(self, "w%d" % i), None, 2, 1) + fixed
+            if ring is not None:
+                y = y + self.ring[i](ring[:, RING_SLICES[m][0]:RING_SLICES[m][1]])
+            out.append(F.relu(y))
         return out
 
 
@@ -125,6 +153,9 @@ def load_image(path, grid):
         entry_w.append(init[conv.input[1]])
         entry_f.append(init[[t for t in add.input if t != conv.output[0]][0]])
     image.entry = FoldedEntry(entry_w, entry_f)
+    ring = [next((n for n in g.node if n.name == "/entry/ring.%d/Conv" % i), None) for i in range(len(MODALITIES))]
+    if all(ring):
+        image.entry.add_ring(grid, [init[n.input[1]] for n in ring])
     with torch.no_grad():
         for m, gate in enumerate(image.gates):
             node = next(n for n in g.node if n.name == onnx_scope(image, "gates.%d" % m) + "/MatMul")

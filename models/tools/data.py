@@ -2,8 +2,9 @@
 import json
 
 import numpy as np
+import torch
 
-from model import INPUT_CHANNELS
+from model import INPUT_CHANNELS, ring_residual
 
 CLASSES = ["edge-burr", "edge-chip", "scratch", "particle", "stain", "crack", "void", "hotspot"]
 
@@ -17,6 +18,7 @@ class Arrays:
         self.classes = CLASSES + [c for c in extra if c not in CLASSES]
         self.field = 320.0
         self.grid = None
+        self.ring = None
         for p in prefixes:
             idx = json.load(open(p + ".json"))
             assert idx["format"] == "wafer-inspect-dataset/1", p
@@ -36,9 +38,26 @@ class Arrays:
         return len(self.wafers)
 
     def x(self, k, r0=0, c0=0, size=None):
+        """The fused tensor's window [8, size, size]; after with_ring, the ring residual's 5 channels
+        follow, cut from the whole wafer's (a crop alone lacks the cells its rim cells are compared with)."""
         c, i, _ = self.wafers[k]
         size = size or self.grid
-        return self.inputs[c][i, self.perms[c], r0:r0 + size, c0:c0 + size].astype(np.float32) / 65535.0
+        x = self.inputs[c][i, self.perms[c], r0:r0 + size, c0:c0 + size].astype(np.float32) / 65535.0
+        if self.ring is None:
+            return x
+        band, nb, where, cache = self.ring
+        if k not in cache:
+            whole = torch.from_numpy(self.inputs[c][i, self.perms[c]].astype(np.float32) / 65535.0)[None]
+            cache[k] = ring_residual(whole, band, nb, where)[0].reshape(-1, self.grid * self.grid)[:, band.long()].numpy()
+        ring = np.zeros((cache[k].shape[0], self.grid * self.grid), np.float32)
+        ring[:, band.long().numpy()] = cache[k]
+        ring = ring.reshape(-1, self.grid, self.grid)[:, r0:r0 + size, c0:c0 + size]
+        return np.concatenate([x, ring])
+
+    def with_ring(self, band, nb, where):
+        """From now on x() carries the ring residual too (model.ring_residual with these tables), each
+        wafer's computed once and kept: 90 kB a wafer."""
+        self.ring = (band, nb, where, {})
 
     def bits(self, k, r0=0, c0=0, size=None):
         c, i, w = self.wafers[k]

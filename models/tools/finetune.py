@@ -2,8 +2,8 @@
 trains low-rank adapters (lora.py) on the image and text encoders, merges them, and exports and
 quantises the result as a new model folder (export.py), with the base it came from in model.json.
 
-    /usr/bin/python3 models/tools/finetune.py --base models/wafer-mm-2 --train 'data/plant-train-*' \
-        --val 'data/plant-val-*' --rank 4 --steps 1200 --id wafer-mm-2-plant-a --out models/wafer-mm-2-plant-a
+    /usr/bin/python3 models/tools/finetune.py --base models/wafer-mm-4 --train 'data/plant-train-*' \
+        --val 'data/plant-val-*' --rank 4 --steps 1200 --id wafer-mm-4-plant-a --out models/wafer-mm-4-plant-a
 
 Data are `wafer-inspect dataset` chunks of the plant's recorded lots (contracts §2, with truth).
 A modality missing from a lot is a zero mask there, which the model's gate already leaves out;
@@ -32,7 +32,7 @@ from corpus import phrase  # noqa: E402
 from data import CLASSES, Arrays, sample_batch  # noqa: E402
 from export import export_image, export_text, modality_weights, quantise, sha256, write_manifest  # noqa: E402
 from lora import adapter_parameters, add_adapters, merge_adapters  # noqa: E402
-from model import SLICES, STRIDE  # noqa: E402
+from model import RING_SLICES, SLICES, STRIDE  # noqa: E402
 from train import encode_all, evaluate, prefixes, step_loss  # noqa: E402
 
 IMAGE_LAYERS = "backbone.stems.*,backbone.mix.*,backbone.trunk.*,backbone.own.*,backbone.shared.*,gates.*"
@@ -80,9 +80,11 @@ def hide_modality(x, rng, p):
     present = [m for m, (lo, hi) in SLICES.items() if x[hi - 1].max() > 0.5]
     if len(present) < 2:
         return x
-    lo, hi = SLICES[present[rng.integers(len(present))]]
+    m = present[rng.integers(len(present))]
     x = x.copy()
-    x[lo:hi] = 0
+    x[SLICES[m][0]:SLICES[m][1]] = 0
+    if x.shape[0] > 8:
+        x[8 + RING_SLICES[m][0]:8 + RING_SLICES[m][1]] = 0
     return x
 
 
@@ -101,7 +103,12 @@ def run_stage(name, steps, params, a, image, text, train, having, ids, kinds_all
         p.requires_grad_(False)
     for p in params:
         p.requires_grad_(True)
-    opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.0)
+    # the ring convolutions start at zero on inputs of a few hundredths: at the others' rate they take
+    # thousands of steps to matter, so they may have their own (--ring-lr)
+    ring = {id(p) for p in image.entry.ring.parameters()} if image.entry.ring is not None and a.ring_lr else set()
+    groups = [{"params": [p for p in params if id(p) not in ring]}] + (
+        [{"params": [p for p in params if id(p) in ring], "lr": a.ring_lr}] if ring & {id(p) for p in params} else [])
+    opt = torch.optim.AdamW(groups, lr=a.lr, weight_decay=0.0)
     warm = max(1, min(100, steps // 10))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))))
@@ -149,7 +156,7 @@ def run_stage(name, steps, params, a, image, text, train, having, ids, kinds_all
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--base", default="models/wafer-mm-2", help="model folder to start from (default: the shipped model)")
+    ap.add_argument("--base", default="models/wafer-mm-4", help="model folder to start from (default: the shipped model)")
     ap.add_argument("--train", required=True, help="glob of dataset prefixes of the plant's lots; several, comma-separated")
     ap.add_argument("--val", help="glob of dataset prefixes to validate on (and to measure modality weights)")
     ap.add_argument("--corpus", default="models/specs/corpus.tsv")
@@ -162,6 +169,8 @@ def main():
     ap.add_argument("--stage1-steps", type=int, default=0, help="steps of plain training of --stage1-layers before the adapters")
     ap.add_argument("--stage1-layers", default=STAGE1_LAYERS)
     ap.add_argument("--rim", action="store_true", help="add a trainable term on the distance to the rim to the entry convolutions (trained in stage 1; entry.rim.*)")
+    ap.add_argument("--ring", action="store_true", help="add trainable convolutions over the rim's ring residual to the entry (model.ring_residual; trained in stage 1; entry.ring.*)")
+    ap.add_argument("--ring-lr", type=float, default=None, help="learning rate of the ring convolutions (default: --lr)")
     ap.add_argument("--steps", type=int, default=1000, help="adapter steps")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--crop", type=int, default=96)
@@ -224,6 +233,12 @@ def main():
 
     if a.rim:
         image.entry.add_rim(train.grid)
+    if a.ring:
+        if image.entry.ring is not None:
+            raise SystemExit("--ring: %s already has the ring convolutions" % a.base)
+        image.entry.add_ring(train.grid)
+    if image.entry.ring is not None:
+        train.with_ring(image.entry.ring_band, image.entry.ring_nb, image.entry.ring_where)
     # the base's own count: the rebuilt entry convolutions are folded constants here
     full = base["parameters"]["image"] + count(text.parameters())
     split = lambda s: [p for p in s.split(",") if p]  # noqa: E731
@@ -259,8 +274,8 @@ def main():
         "base": {"id": base["id"], "imageFloat": base["files"]["imageFloat"]["sha256"], "text": base["files"]["text"]["sha256"]},
         "adaptation": {
             "method": "lora", "rank": a.rank, "alpha": a.alpha, "seed": a.seed,
-            "stage1": {"steps": a.stage1_steps, "layers": a.stage1_layers if a.stage1_steps else "", "parameters": count(stage1), "rim": a.rim},
-            "steps": a.steps, "batch": a.batch, "crop": a.crop, "lr": a.lr, "dropModality": a.drop_modality,
+            "stage1": {"steps": a.stage1_steps, "layers": a.stage1_layers if a.stage1_steps else "", "parameters": count(stage1), "rim": a.rim, "ring": a.ring},
+            "steps": a.steps, "batch": a.batch, "crop": a.crop, "lr": a.lr, "ringLr": a.ring_lr, "dropModality": a.drop_modality,
             "imageLayers": image_adapted, "textLayers": text_adapted,
             "trainableParameters": count(lora) + count(head), "adapterParameters": count(lora), "fullParameters": full,
             "newClasses": kinds,
