@@ -154,7 +154,8 @@ def load_image(path, grid):
         entry_f.append(init[[t for t in add.input if t != conv.output[0]][0]])
     image.entry = FoldedEntry(entry_w, entry_f)
     ring = [next((n for n in g.node if n.name == "/entry/ring.%d/Conv" % i), None) for i in range(len(MODALITIES))]
-    if all(ring):
+    if any(ring):
+        assert all(ring), "%s: ring convolutions for only some modalities" % path
         image.entry.add_ring(grid, [init[n.input[1]] for n in ring])
     with torch.no_grad():
         for m, gate in enumerate(image.gates):

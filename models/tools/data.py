@@ -48,15 +48,15 @@ class Arrays:
         band, nb, where, cache = self.ring
         if k not in cache:
             whole = torch.from_numpy(self.inputs[c][i, self.perms[c]].astype(np.float32) / 65535.0)[None]
-            cache[k] = ring_residual(whole, band, nb, where)[0].reshape(-1, self.grid * self.grid)[:, band.long()].numpy()
-        ring = np.zeros((cache[k].shape[0], self.grid * self.grid), np.float32)
-        ring[:, band.long().numpy()] = cache[k]
-        ring = ring.reshape(-1, self.grid, self.grid)[:, r0:r0 + size, c0:c0 + size]
-        return np.concatenate([x, ring])
+            res = ring_residual(whole, band, nb, where)[0].reshape(-1, self.grid * self.grid)[:, band.long()].numpy()
+            # with a zero column last, as the exported graph lays the band onto the grid
+            cache[k] = np.concatenate([res, np.zeros((res.shape[0], 1), np.float32)], 1)
+        grid_where = where.long().numpy().reshape(self.grid, self.grid)
+        return np.concatenate([x, cache[k][:, grid_where[r0:r0 + size, c0:c0 + size]]])
 
     def with_ring(self, band, nb, where):
         """From now on x() carries the ring residual too (model.ring_residual with these tables), each
-        wafer's computed once and kept: 90 kB a wafer."""
+        wafer's band computed once and kept: 90 kB a wafer."""
         self.ring = (band, nb, where, {})
 
     def bits(self, k, r0=0, c0=0, size=None):

@@ -106,8 +106,8 @@ def run_stage(name, steps, params, a, image, text, train, having, ids, kinds_all
     # the ring convolutions start at zero on inputs of a few hundredths: at the others' rate they take
     # thousands of steps to matter, so they may have their own (--ring-lr)
     ring = {id(p) for p in image.entry.ring.parameters()} if image.entry.ring is not None and a.ring_lr else set()
-    groups = [{"params": [p for p in params if id(p) not in ring]}] + (
-        [{"params": [p for p in params if id(p) in ring], "lr": a.ring_lr}] if ring & {id(p) for p in params} else [])
+    own = [p for p in params if id(p) in ring]
+    groups = [{"params": [p for p in params if id(p) not in ring]}] + ([{"params": own, "lr": a.ring_lr}] if own else [])
     opt = torch.optim.AdamW(groups, lr=a.lr, weight_decay=0.0)
     warm = max(1, min(100, steps // 10))
     sched = torch.optim.lr_scheduler.LambdaLR(

@@ -98,8 +98,7 @@ def main():
 
     proto_mask = torch.zeros(len(kinds), 1)
     proto_mask[none] = 1
-    params = [p for p in text.parameters()]
-    opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.0)
+    opt = torch.optim.AdamW(text.parameters(), lr=a.lr, weight_decay=0.0)
     h = a.batch // 2
     for step in range(1, a.steps + 1):
         text.train()
