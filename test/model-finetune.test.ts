@@ -44,7 +44,7 @@ t.test('plant lot -> LoRA fine-tune -> merge -> export -> load in onnxruntime-no
   t.match(log, /val AUROC lora step 2: .* pit /, 'the new class is trained and validated');
 
   const manifest = JSON.parse(readFileSync(join(dir, 'adapted/model.json'), 'utf8'));
-  t.equal(manifest.base.id, 'wafer-mm-4', 'the shipped model is the default base');
+  t.equal(manifest.base.id, 'wafer-mm-5', 'the shipped model is the default base');
   t.same(manifest.adaptation.stage1, { steps: 2, layers: 'entry.rim.*,entry.ring.*,backbone.own.*', parameters: manifest.adaptation.stage1.parameters, rim: true, ring: false });
   t.equal(manifest.adaptation.ringLr, 0.01);
   t.ok(manifest.adaptation.stage1.parameters > 0);

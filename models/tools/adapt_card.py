@@ -2,7 +2,7 @@
 adaptation), finetune.log, and the evaluations finetune.sh ran (eval-base-*.json: the base on the
 same held-out wafers; eval-*.json: the new model; *-reference.json: both on the base's own look).
 
-    /usr/bin/python3 models/tools/adapt_card.py --model models/wafer-mm-4-plant-a --test 'data/plant-test-*' > MODEL_CARD.md
+    /usr/bin/python3 models/tools/adapt_card.py --model models/wafer-mm-5-plant-a --test 'data/plant-test-*' > MODEL_CARD.md
 """
 import argparse
 import json
@@ -94,7 +94,7 @@ def main():
           "bite does not. It depends on the wafer, so it runs in the exported graph (gathers over the band's 4,496 cells), "
           "in float.")
     if ad.get("ringLr"):
-        w("- the ring convolutions (models/README.md, \"wafer-mm-3 and wafer-mm-4\") train at lr %g, the rest at lr %g: they "
+        w("- the ring convolutions (models/README.md, \"wafer-mm-3 to wafer-mm-5\") train at lr %g, the rest at lr %g: they "
           "start from small weights on inputs of a few hundredths and at the common rate were still learning when training "
           "stopped." % (ad["ringLr"], ad["lr"]))
     if s1["steps"]:

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import torch
 
-from model import INPUT_CHANNELS, ring_residual
+from model import INPUT_CHANNELS, ring_band
 
 CLASSES = ["edge-burr", "edge-chip", "scratch", "particle", "stain", "crack", "void", "hotspot"]
 
@@ -48,14 +48,14 @@ class Arrays:
         band, nb, where, cache = self.ring
         if k not in cache:
             whole = torch.from_numpy(self.inputs[c][i, self.perms[c]].astype(np.float32) / 65535.0)[None]
-            res = ring_residual(whole, band, nb, where)[0].reshape(-1, self.grid * self.grid)[:, band.long()].numpy()
-            # with a zero column last, as the exported graph lays the band onto the grid
+            res = ring_band(whole, band, nb)[0].numpy()
+            # with a zero column last, for the cells off the band
             cache[k] = np.concatenate([res, np.zeros((res.shape[0], 1), np.float32)], 1)
         grid_where = where.long().numpy().reshape(self.grid, self.grid)
         return np.concatenate([x, cache[k][:, grid_where[r0:r0 + size, c0:c0 + size]]])
 
     def with_ring(self, band, nb, where):
-        """From now on x() carries the ring residual too (model.ring_residual with these tables), each
+        """From now on x() carries the ring residual too (model.ring_band with these tables), each
         wafer's band computed once and kept: 90 kB a wafer."""
         self.ring = (band, nb, where, {})
 

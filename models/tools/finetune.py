@@ -2,8 +2,8 @@
 trains low-rank adapters (lora.py) on the image and text encoders, merges them, and exports and
 quantises the result as a new model folder (export.py), with the base it came from in model.json.
 
-    /usr/bin/python3 models/tools/finetune.py --base models/wafer-mm-4 --train 'data/plant-train-*' \
-        --val 'data/plant-val-*' --rank 4 --steps 1200 --id wafer-mm-4-plant-a --out models/wafer-mm-4-plant-a
+    /usr/bin/python3 models/tools/finetune.py --base models/wafer-mm-5 --train 'data/plant-train-*' \
+        --val 'data/plant-val-*' --rank 4 --steps 1200 --id wafer-mm-5-plant-a --out models/wafer-mm-5-plant-a
 
 Data are `wafer-inspect dataset` chunks of the plant's recorded lots (contracts §2, with truth).
 A modality missing from a lot is a zero mask there, which the model's gate already leaves out;
@@ -156,7 +156,7 @@ def run_stage(name, steps, params, a, image, text, train, having, ids, kinds_all
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--base", default="models/wafer-mm-4", help="model folder to start from (default: the shipped model)")
+    ap.add_argument("--base", default="models/wafer-mm-5", help="model folder to start from (default: the shipped model)")
     ap.add_argument("--train", required=True, help="glob of dataset prefixes of the plant's lots; several, comma-separated")
     ap.add_argument("--val", help="glob of dataset prefixes to validate on (and to measure modality weights)")
     ap.add_argument("--corpus", default="models/specs/corpus.tsv")

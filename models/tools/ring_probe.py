@@ -13,7 +13,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from data import CLASSES, Arrays, auroc  # noqa: E402
-from model import ring_residual, ring_table  # noqa: E402
+from model import ring_band, ring_table  # noqa: E402
 from train import prefixes  # noqa: E402
 
 FEATURES = {"visible brighter": (slice(0, 3), 1), "visible darker": (slice(0, 3), -1),
@@ -25,10 +25,10 @@ def main():
     ap.add_argument("--data", required=True, help="glob of dataset prefixes")
     a = ap.parse_args()
     arrays = Arrays(prefixes(a.data))
-    band, nb, where = ring_table(arrays.grid)
+    band, nb, _ = ring_table(arrays.grid)
     scores, labels = [], []
     for k in range(len(arrays)):
-        res = ring_residual(torch.from_numpy(arrays.x(k))[None], band, nb, where)[0].reshape(5, -1)[:, band.long()]
+        res = ring_band(torch.from_numpy(arrays.x(k))[None], band, nb)[0]
         scores.append([float((sign * res[ch].mean(0)).max()) for ch, sign in FEATURES.values()])
         labels.append(arrays.present(k))
     scores, labels = np.array(scores), np.array(labels)
