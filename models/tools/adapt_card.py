@@ -91,8 +91,8 @@ def main():
           "3 cells of the rim minus the mean of the 16 cells of that band, 4 to 60 mm along the rim on either side, whose "
           "centres lie at the closest radii (`ring_residual` in models/tools/model.py), starting at zero so that training "
           "starts from the base exactly. A good rim fills its cells as its neighbours at the same radius do; a burr or a "
-          "bite does not. It depends on the wafer, so it runs in the exported graph (gathers over the band's 4,496 cells), "
-          "in float.")
+          "bite does not. It depends on the wafer, so it runs in the exported graph (a gather of the band's 4,496 cells and "
+          "a scatter back onto the grid, joined to the entry convolution), in float.")
     if ad.get("ringLr"):
         w("- the ring convolutions (models/README.md, \"wafer-mm-3 to wafer-mm-5\") train at lr %g, the rest at lr %g: they "
           "start from small weights on inputs of a few hundredths and at the common rate were still learning when training "

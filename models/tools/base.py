@@ -158,8 +158,8 @@ def load_image(path, grid):
         entry_w.append(w[:, :k])
         ring_w.append(w[:, k:] if w.shape[1] > k else None)
         entry_f.append(init[[t for t in add.input if t != conv.output[0]][0]])
-    # wafer-mm-4 as first exported had a convolution of their own for the ring channels: reading
-    # only the entry's would silently drop what the model learnt from the rim
+    # wafer-mm-4 as first exported had separate convolutions for the ring channels: reading only
+    # the entry's would silently drop what the model learnt from the rim
     if any(n.name.startswith("/entry/ring.") for n in g.node):
         raise SystemExit("%s: ring convolutions exported apart from the entry's (an older export): rebuild it with models/build.sh" % path)
     image.entry = FoldedEntry(entry_w, entry_f)

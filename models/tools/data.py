@@ -45,19 +45,18 @@ class Arrays:
         x = self.inputs[c][i, self.perms[c], r0:r0 + size, c0:c0 + size].astype(np.float32) / 65535.0
         if self.ring is None:
             return x
-        band, nb, where, cache = self.ring
+        band, nb, grid_where, cache = self.ring
         if k not in cache:
             whole = torch.from_numpy(self.inputs[c][i, self.perms[c]].astype(np.float32) / 65535.0)[None]
             res = ring_band(whole, band, nb)[0].numpy()
             # with a zero column last, for the cells off the band
             cache[k] = np.concatenate([res, np.zeros((res.shape[0], 1), np.float32)], 1)
-        grid_where = where.long().numpy().reshape(self.grid, self.grid)
         return np.concatenate([x, cache[k][:, grid_where[r0:r0 + size, c0:c0 + size]]])
 
     def with_ring(self, band, nb, where):
         """From now on x() carries the ring residual too (model.ring_band with these tables), each
         wafer's band computed once and kept: 90 kB a wafer."""
-        self.ring = (band, nb, where, {})
+        self.ring = (band, nb, where.long().numpy().reshape(self.grid, self.grid), {})
 
     def bits(self, k, r0=0, c0=0, size=None):
         c, i, w = self.wafers[k]

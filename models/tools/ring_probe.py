@@ -1,4 +1,4 @@
-"""How well the ring residual alone (model.ring_residual) tells rim defects from good rims, with no
+"""How well the ring residual alone (model.ring_band) tells rim defects from good rims, with no
 model: a wafer's score is its largest residual over the band, per channel and sign, and the AUROC of
 that score per rim class is printed. It is the reason for the ring input (models/README.md).
 
