@@ -3,8 +3,9 @@
 # by `wafer-inspect record` (three different seeds), training, export (float and INT8), evaluation on
 # the test data with the appliance's own runtime, speed, and the model card of wafer-mm-1; then the
 # models trained further from it by finetune.sh, each with its own card: wafer-mm-2 (rim input),
-# wafer-mm-3 (ring input), wafer-mm-4 and wafer-mm-5, the default. wafer-mm-1, -3 and -4 are built
-# under $DATA/build; models/ ships wafer-mm-5 and wafer-mm-2 (no ring input: faster, less accurate on the rim).
+# wafer-mm-3 (ring input), wafer-mm-4, wafer-mm-5 and wafer-mm-6 (modalities hidden), the default.
+# wafer-mm-1, -3, -4 and -5 are built under $DATA/build; models/ ships wafer-mm-6 and wafer-mm-2 (no
+# ring input: faster, less accurate on the rim).
 #   models/build.sh [SEED] [STEPS]       data goes to $DATA (default /var/tmp/wafer-inspect-data)
 set -euo pipefail
 seed=${1:-1}
@@ -54,7 +55,12 @@ BASE="$root/models/wafer-mm-2" OUT="$build/wafer-mm-3" CARD_COMMANDS="models/bui
 BASE="$build/wafer-mm-3" OUT="$build/wafer-mm-4" TEXT_NONE="" CARD_COMMANDS="models/build.sh $seed $steps" models/finetune.sh wafer-mm-4 \
   "$data/train-[0-5]" "$data/val-*" "$data/test-*" --stage1-steps 3000 --stage1-layers '*' --steps 0 \
   --batch 24 --crop 96 --text-batch 32 --threads 2 --drop-modality 0 --lr 5e-4 --ring-lr 2.5e-3 --val-every 1000 --seed "$(( seed + 3 ))"
-# wafer-mm-5, the default: 4000 steps more on all 6000 training wafers (the text encoder is wafer-mm-4's)
-BASE="$build/wafer-mm-4" CARD_COMMANDS="models/build.sh $seed $steps" models/finetune.sh wafer-mm-5 \
+# wafer-mm-5: 4000 steps more on all 6000 training wafers (the text encoder is wafer-mm-4's)
+BASE="$build/wafer-mm-4" OUT="$build/wafer-mm-5" CARD_COMMANDS="models/build.sh $seed $steps" models/finetune.sh wafer-mm-5 \
   "$data/train-*" "$data/val-*" "$data/test-*" --stage1-steps 4000 --stage1-layers '*' --steps 0 \
   --batch 24 --crop 96 --text-batch 32 --threads 2 --drop-modality 0 --lr 5e-4 --ring-lr 2.5e-3 --val-every 1000 --seed "$(( seed + 4 ))"
+# wafer-mm-6, the default: 2500 steps more with one modality hidden in 15% of the crops, the classes that
+# need it without targets there, so a wafer missing a frame is read on what it has (models/README.md)
+BASE="$build/wafer-mm-5" CARD_COMMANDS="models/build.sh $seed $steps" models/finetune.sh wafer-mm-6 \
+  "$data/train-[0-5]" "$data/val-*" "$data/test-*" --stage1-steps 2500 --stage1-layers '*' --steps 0 \
+  --batch 24 --crop 96 --text-batch 32 --threads 2 --drop-modality 0.15 --lr 2.5e-4 --ring-lr 1.25e-3 --val-every 1250 --seed "$(( seed + 5 ))"

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { DEFECT_CLASSES } from '../src/common/defects.js';
 import { exportDataset } from '../src/dataset/export.js';
-import { cellOf, makeGrid } from '../src/fusion/grid.js';
+import { CHANNEL, cellOf, makeGrid } from '../src/fusion/grid.js';
+import { datasetPrefixes, readDataset } from '../src/model/dataset-reader.js';
 import { LotWriter } from '../src/lot/write.js';
 import { recordSynthetic } from '../src/sim/record.js';
 import { SyntheticLine } from '../src/sim/line.js';
@@ -41,6 +42,20 @@ t.test('a synthetic lot becomes fused arrays with exact class masks at the truth
     const centre = i * 8 * G2 + 48 * 96 + 48;
     t.ok(inputs[centre] > 0 && inputs[centre] < 65535, 'visible R at the centre is scaled into uint16');
   }
+  // read back with a modality hidden, as `model eval --hide` scores it: that modality's values and
+  // mask are zero, as fusion leaves a missing frame, and the rest is as captured
+  const prefixes = await datasetPrefixes(join(root, 'd*'));
+  const full = [];
+  for await (const w of readDataset(prefixes)) full.push(w.tensor);
+  let i = 0;
+  for await (const w of readDataset(prefixes, ['infrared'])) {
+    const channel = (x: Float32Array, c: number) => x.subarray(c * G2, (c + 1) * G2);
+    t.ok(channel(full[i], CHANNEL.infrared).some((v) => v > 0) && channel(full[i], CHANNEL.mask.infrared).some((v) => v > 0), 'infrared as captured');
+    t.ok(channel(w.tensor, CHANNEL.infrared).every((v) => v === 0) && channel(w.tensor, CHANNEL.mask.infrared).every((v) => v === 0), 'infrared hidden');
+    for (const c of [CHANNEL.visible, CHANNEL.mask.visible, CHANNEL.xray, CHANNEL.mask.xray]) t.same(channel(w.tensor, c), channel(full[i], c));
+    i++;
+  }
+  t.equal(i, 8);
 });
 
 t.test('a lot from elsewhere gets discs from its truth; unusable wafers are listed, not written', async (t) => {

@@ -3,6 +3,8 @@ import type { Modality } from '../src/common/modality.js';
 import type { ModalityStatus } from '../src/fusion/result.js';
 import { judge, normalise, type JudgedSpec } from '../src/inspection/judge.js';
 import { regions, type MapGeometry } from '../src/inspection/regions.js';
+import { scoreReplay } from '../src/inspection/score.js';
+import type { InspectedWafer } from '../src/inspection/inspector.js';
 
 const G: MapGeometry = { size: 64, cellMm: 5, x0: -160, y0: 160 };
 const OK: Record<Modality, ModalityStatus> = { visible: 'ok', infrared: 'ok', xray: 'ok' };
@@ -69,4 +71,29 @@ t.test('a spec that cannot be checked never lets a wafer pass', async (t) => {
   t.match(f.reason, /cannot check spec hot/);
   t.equal(judge([burr], null, G, OK, ['line 7: not JSON']).verdict, 'not-inspected');
   t.equal(judge([burr, hot], map(2, []), G, OK, []).verdict, 'pass');
+});
+
+t.test('replay scores: not-inspected wafers are counted apart from both rates', async (t) => {
+  const chip = { class: 'edge-chip', xMm: 0, yMm: -149, sizeMm: 3 };
+  const wafer = (verdict: 'pass' | 'fail' | 'not-inspected', truth: (typeof chip)[], found = false): InspectedWafer =>
+    ({ record: { verdict, findings: found ? [{ spec: 'chip', class: 'edge-chip', xMm: 1, yMm: -148, sizeMm: 3, score: 0.9 }] : [] }, truth }) as unknown as InspectedWafer;
+  const items = [
+    wafer('pass', []),
+    wafer('fail', []),
+    wafer('not-inspected', []),
+    wafer('not-inspected', []),
+    wafer('fail', [chip], true),
+    wafer('pass', [chip]),
+    wafer('not-inspected', [chip]),
+  ];
+  const s = scoreReplay(items, [spec('chip', 'edge-chip')]);
+  t.equal(s.good, 4);
+  t.equal(s.goodJudged, 2, 'good wafers with a pass or fail verdict');
+  t.equal(s.falseRejects, 1);
+  t.equal(s.falseRejectRate, 0.5, 'one false reject of the two good wafers judged');
+  t.equal(s.shouldFail, 2);
+  t.equal(s.failed, 1);
+  t.equal(s.waferRecall, 0.5);
+  t.equal(s.shouldFailNotInspected, 1, 'the defective wafer not inspected is in neither rate, and said');
+  t.equal(s.notInspected, 3);
 });

@@ -44,7 +44,7 @@ t.test('plant lot -> LoRA fine-tune -> merge -> export -> load in onnxruntime-no
   t.match(log, /val AUROC lora step 2: .* pit /, 'the new class is trained and validated');
 
   const manifest = JSON.parse(readFileSync(join(dir, 'adapted/model.json'), 'utf8'));
-  t.equal(manifest.base.id, 'wafer-mm-5', 'the shipped model is the default base');
+  t.equal(manifest.base.id, 'wafer-mm-6', 'the shipped model is the default base');
   t.same(manifest.adaptation.stage1, { steps: 2, layers: 'entry.rim.*,entry.ring.*,backbone.own.*', parameters: manifest.adaptation.stage1.parameters, rim: true, ring: false });
   t.equal(manifest.adaptation.ringLr, 0.01);
   t.ok(manifest.adaptation.stage1.parameters > 0);
@@ -90,4 +90,41 @@ t.test('plant lot -> LoRA fine-tune -> merge -> export -> load in onnxruntime-no
     t.ok(x.scores.every((v, i) => Math.abs(v - y.scores[i]) < 1e-4), 'same scores as the shipped image model');
     break;
   }
+});
+
+t.test('a crop with a modality hidden loses that modality and the targets of the classes that need it', async (t) => {
+  // every crop is hidden (p = 1); which modality is drawn, so several seeds see all three
+  const script = `
+import json, sys
+import numpy as np
+sys.path.insert(0, 'models/tools')
+from data import CLASSES
+from finetune import hide_modality
+out = []
+for seed in range(12):
+    x = np.ones((13, 8, 8), np.float32)
+    y = np.ones((len(CLASSES), 2, 2), np.float32)
+    hx, hy = hide_modality(x, y, CLASSES, np.random.default_rng(seed), 1.0)
+    out.append({"zero": [c for c in range(13) if not hx[c].any()], "silent": [CLASSES[j] for j in range(len(CLASSES)) if not hy[j].any()],
+                "untouched": bool(x.all() and y.all())})
+print(json.dumps(out))
+`;
+  const runs = JSON.parse(execFileSync(PYTHON, ['-c', script], { cwd: REPO_ROOT, encoding: 'utf8' })) as Array<{ zero: number[]; silent: string[]; untouched: boolean }>;
+  // channels: visible RGB + mask, infrared + mask, X-ray + mask, then the ring's visible RGB, infrared, X-ray
+  const expected: Record<string, { zero: number[]; silent: string[] }> = {
+    visible: { zero: [0, 1, 2, 3, 8, 9, 10], silent: ['edge-burr', 'edge-chip', 'scratch', 'particle', 'stain'] },
+    infrared: { zero: [4, 5, 11], silent: ['crack', 'hotspot'] },
+    xray: { zero: [6, 7, 12], silent: ['void'] },
+  };
+  const seen = new Set<string>();
+  for (const r of runs) {
+    const m = Object.keys(expected).find((k) => expected[k].zero[0] === r.zero[0]);
+    t.ok(m, `one modality hidden: channels ${r.zero.join(',')}`);
+    if (!m) continue;
+    seen.add(m);
+    t.same(r.zero, expected[m].zero, `${m}: its values, mask and ring channels are zero`);
+    t.same(r.silent, expected[m].silent, `${m}: the classes that need it have no target`);
+    t.ok(r.untouched, 'the caller\'s arrays are not changed');
+  }
+  t.equal(seen.size, 3, 'each modality is hidden by some seed');
 });

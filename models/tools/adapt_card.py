@@ -2,7 +2,7 @@
 adaptation), finetune.log, and the evaluations finetune.sh ran (eval-base-*.json: the base on the
 same held-out wafers; eval-*.json: the new model; *-reference.json: both on the base's own look).
 
-    /usr/bin/python3 models/tools/adapt_card.py --model models/wafer-mm-5-plant-a --test 'data/plant-test-*' > MODEL_CARD.md
+    /usr/bin/python3 models/tools/adapt_card.py --model models/wafer-mm-6-plant-a --test 'data/plant-test-*' > MODEL_CARD.md
 """
 import argparse
 import json
@@ -39,6 +39,27 @@ def adapters(w, ad, secs):
         ad["fullParameters"], 100.0 * ad["trainableParameters"] / ad["fullParameters"]))
     w("- %d steps of %d crops (%dx%d cells), AdamW lr %g, one modality hidden in %d%% of crops; %s s wall time on 2 CPU cores." % (
         ad["steps"], ad["batch"], ad["crop"], ad["crop"], ad["lr"], round(ad["dropModality"] * 100), secs or "-"))
+
+
+def missing(w, folder):
+    """The evaluations finetune.sh ran with each modality hidden (eval-[base-]without-M.json), when it ran them."""
+    runs = [(m, load(folder, "eval-base-without-%s.json" % m), load(folder, "eval-without-%s.json" % m)) for m in ("visible", "infrared", "xray")]
+    runs = [r for r in runs if r[1] and r[2]]
+    if not runs:
+        return
+    w("## A modality missing\n")
+    w("The test wafers with one modality's frames taken away, as fusion leaves a missing frame (values and mask zero; "
+      "`model eval --hide M`), fp32, thresholds from the validation wafers as captured: what a wafer is judged on when "
+      "one camera fails. Classes that need the missing modality are not checked (a spec of theirs makes such a wafer "
+      "not-inspected) and are left out. Recall / false rejects at the usual thresholds:\n")
+    w("| missing | class | base AUROC | base recall | base false rejects | this AUROC | this recall | this false rejects |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    def cell(x):
+        return "%.4f | %.1f%% | %.2f%%" % (x["auroc"], x["recall"] * 100, x["falseReject"] * 100) if x else "- | - | -"
+    for m, b, e in runs:
+        for c, r in e["classes"].items():
+            w("| %s | %s | %s | %s |" % (m, c, cell(b["classes"].get(c)), cell(r)))
+    w("")
 
 
 def main():
@@ -99,8 +120,10 @@ def main():
           "stopped." % (ad["ringLr"], ad["lr"]))
     if s1["steps"]:
         w("- stage 1: %d steps of plain training of `%s` (%d parameters; the entry convolutions, rebuilt as constants, stay "
-          "as they were), %d crops (%dx%d cells) a step, AdamW lr %g, seed %d." % (
-              s1["steps"], s1["layers"], s1["parameters"], ad["batch"], ad["crop"], ad["crop"], ad["lr"], ad["seed"]))
+          "as they were), %d crops (%dx%d cells) a step, AdamW lr %g, seed %d%s." % (
+              s1["steps"], s1["layers"], s1["parameters"], ad["batch"], ad["crop"], ad["crop"], ad["lr"], ad["seed"],
+              "; one modality hidden in %d%% of crops, the classes that need it without targets there" % round(ad["dropModality"] * 100)
+              if ad["dropModality"] else ""))
     if ad["steps"]:
         adapters(w, ad, secs)
     else:
@@ -134,6 +157,7 @@ def main():
         if drop > 0.02:
             w("Largest loss: %s, AUROC %.4f -> %.4f. The new model learned its own wafers in place of these; a plant that "
               "also runs wafers like them adds some to the fine-tuning chunks.\n" % (worst, bref["classes"][worst]["auroc"], ref["classes"][worst]["auroc"]))
+    missing(w, a.model)
     tn = m.get("textNone")
     if tn:
         w("## Text that names no defect\n")

@@ -2,8 +2,8 @@
 trains low-rank adapters (lora.py) on the image and text encoders, merges them, and exports and
 quantises the result as a new model folder (export.py), with the base it came from in model.json.
 
-    /usr/bin/python3 models/tools/finetune.py --base models/wafer-mm-5 --train 'data/plant-train-*' \
-        --val 'data/plant-val-*' --rank 4 --steps 1200 --id wafer-mm-5-plant-a --out models/wafer-mm-5-plant-a
+    /usr/bin/python3 models/tools/finetune.py --base models/wafer-mm-6 --train 'data/plant-train-*' \
+        --val 'data/plant-val-*' --rank 4 --steps 1200 --id wafer-mm-6-plant-a --out models/wafer-mm-6-plant-a
 
 Data are `wafer-inspect dataset` chunks of the plant's recorded lots (contracts §2, with truth).
 A modality missing from a lot is a zero mask there, which the model's gate already leaves out;
@@ -32,7 +32,7 @@ from corpus import phrase  # noqa: E402
 from data import CLASSES, Arrays, sample_batch  # noqa: E402
 from export import export_image, export_text, modality_weights, quantise, sha256, write_manifest  # noqa: E402
 from lora import adapter_parameters, add_adapters, merge_adapters  # noqa: E402
-from model import RING_SLICES, SLICES, STRIDE  # noqa: E402
+from model import NEEDS, RING_SLICES, SLICES, STRIDE  # noqa: E402
 from train import encode_all, evaluate, prefixes, step_loss  # noqa: E402
 
 IMAGE_LAYERS = "backbone.stems.*,backbone.mix.*,backbone.trunk.*,backbone.own.*,backbone.shared.*,gates.*"
@@ -73,19 +73,26 @@ def corpus_for(base_corpus, kinds, classes, rng, per_kind):
     return by
 
 
-def hide_modality(x, rng, p):
-    """With probability p, zero one present modality of a crop (values and mask) when another is present."""
+def hide_modality(x, y, classes, rng, p):
+    """With probability p, zero one present modality of a crop (values and mask) when another is
+    present, as fusion leaves a missing frame. The classes that need it (model.NEEDS) lose their
+    targets there: the appliance does not check them without it, and a target the crop cannot show
+    would teach the model to guess."""
     if p <= 0 or rng.random() >= p:
-        return x
+        return x, y
     present = [m for m, (lo, hi) in SLICES.items() if x[hi - 1].max() > 0.5]
     if len(present) < 2:
-        return x
+        return x, y
     m = present[rng.integers(len(present))]
     x = x.copy()
     x[SLICES[m][0]:SLICES[m][1]] = 0
     if x.shape[0] > 8:
         x[8 + RING_SLICES[m][0]:8 + RING_SLICES[m][1]] = 0
-    return x
+    y = y.copy()
+    for j, c in enumerate(classes):
+        if NEEDS.get(c) == m:
+            y[j] = 0
+    return x, y
 
 
 def trainable(module, patterns):
@@ -120,7 +127,8 @@ def run_stage(name, steps, params, a, image, text, train, having, ids, kinds_all
     for step in range(1, steps + 1):
         xs, ys, origins = [], [], []
         for x, y, origin in sample_batch(rng, train, having, a.batch, a.crop, STRIDE):
-            xs.append(hide_modality(x, rng, a.drop_modality))
+            x, y = hide_modality(x, y, classes, rng, a.drop_modality)
+            xs.append(x)
             ys.append(y)
             origins.append(origin)
         x = torch.from_numpy(np.stack(xs))
@@ -156,7 +164,7 @@ def run_stage(name, steps, params, a, image, text, train, having, ids, kinds_all
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--base", default="models/wafer-mm-5", help="model folder to start from (default: the shipped model)")
+    ap.add_argument("--base", default="models/wafer-mm-6", help="model folder to start from (default: the shipped model)")
     ap.add_argument("--train", required=True, help="glob of dataset prefixes of the plant's lots; several, comma-separated")
     ap.add_argument("--val", help="glob of dataset prefixes to validate on (and to measure modality weights)")
     ap.add_argument("--corpus", default="models/specs/corpus.tsv")

@@ -16,6 +16,10 @@ MODALITIES = ["visible", "infrared", "xray"]
 # the fused tensor's channels (src/fusion/grid.ts): each modality's values then its mask, contiguous
 INPUT_CHANNELS = ["visible-r", "visible-g", "visible-b", "mask-visible", "infrared", "mask-infrared", "xray", "mask-xray"]
 SLICES = {"visible": (0, 4), "infrared": (4, 6), "xray": (6, 8)}
+# contracts §3, as src/specs/read.ts NEEDED_MODALITIES: the modality each class must be seen in. Without
+# it a wafer is not inspected for that class, so a model shown a crop without it is taught silence there.
+NEEDS = {"edge-burr": "visible", "edge-chip": "visible", "scratch": "visible", "particle": "visible",
+         "stain": "visible", "crack": "infrared", "void": "xray", "hotspot": "infrared"}
 STRIDE = 4
 ENTRY_KERNEL = 3
 FIELD_MM, WAFER_RADIUS_MM = 320.0, 150.0

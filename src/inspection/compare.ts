@@ -47,7 +47,7 @@ export function compareTable(a: CompareSide, b: CompareSide): string[] {
   const fig = (s: CompareSide, f: (x: ReplayScore) => string): string => (s.score ? f(s.score) : 'n/a');
   rows.push(
     ['wafer recall', fig(a, (x) => `${pct(x.waferRecall)} (${x.failed}/${x.shouldFail})`), fig(b, (x) => `${pct(x.waferRecall)} (${x.failed}/${x.shouldFail})`)],
-    ['false rejects (good)', fig(a, (x) => `${pct(x.falseRejectRate)} (${x.falseRejects}/${x.good})`), fig(b, (x) => `${pct(x.falseRejectRate)} (${x.falseRejects}/${x.good})`)],
+    ['false rejects (good)', fig(a, (x) => `${pct(x.falseRejectRate)} (${x.falseRejects}/${x.goodJudged})`), fig(b, (x) => `${pct(x.falseRejectRate)} (${x.falseRejects}/${x.goodJudged})`)],
     ['localisation, median', fig(a, (x) => mm(x.localisationMedianMm)), fig(b, (x) => mm(x.localisationMedianMm))],
     ['not inspected', fig(a, (x) => String(x.notInspected)), fig(b, (x) => String(x.notInspected))],
     ['model ms/wafer', ms(a), ms(b)],

@@ -18,13 +18,16 @@ export interface ReplayScore {
   /** wafers with truth (labelled), and of them those with no defect at all */
   labelled: number;
   good: number;
-  /** good wafers that failed, of the good wafers that were inspected */
+  /** good wafers judged pass or fail (the rest were not inspected), and of them those that failed */
+  goodJudged: number;
   falseRejects: number;
   falseRejectRate: number;
-  /** wafers with at least one defect that breaks a spec, and of them those that failed */
+  /** wafers with at least one defect that breaks a spec judged pass or fail, and of them those that failed */
   shouldFail: number;
   failed: number;
   waferRecall: number;
+  /** wafers with a defect that breaks a spec that were not inspected: in neither rate, never passed */
+  shouldFailNotInspected: number;
   perClass: Record<string, ClassScore>;
   /** distance between a found defect's truth and its finding, mm */
   localisationMedianMm: number;
@@ -49,6 +52,7 @@ export function scoreReplay(items: InspectedWafer[], specs: JudgedSpec[]): Repla
   let goodInspected = 0;
   let falseRejects = 0;
   let shouldFail = 0;
+  let shouldFailNotInspected = 0;
   let failed = 0;
   let notInspected = 0;
   for (const { record, truth } of items) {
@@ -77,7 +81,8 @@ export function scoreReplay(items: InspectedWafer[], specs: JudgedSpec[]): Repla
         }
       }
     }
-    if (breaking && record.verdict !== 'not-inspected') {
+    if (breaking && record.verdict === 'not-inspected') shouldFailNotInspected++;
+    else if (breaking) {
       shouldFail++;
       if (record.verdict === 'fail') failed++;
     }
@@ -86,11 +91,13 @@ export function scoreReplay(items: InspectedWafer[], specs: JudgedSpec[]): Repla
   return {
     labelled,
     good,
+    goodJudged: goodInspected,
     falseRejects,
     falseRejectRate: goodInspected ? falseRejects / goodInspected : NaN,
     shouldFail,
     failed,
     waferRecall: shouldFail ? failed / shouldFail : NaN,
+    shouldFailNotInspected,
     perClass,
     localisationMedianMm: distances.length ? median(distances) : NaN,
     notInspected,

@@ -1,6 +1,7 @@
 import { open, readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { TENSOR_CHANNELS } from '../fusion/grid.js';
+import type { Modality } from '../common/modality.js';
+import { CHANNEL, TENSOR_CHANNELS } from '../fusion/grid.js';
 import type { DatasetIndex } from '../dataset/export.js';
 import type { Queries } from './image.js';
 import type { LoadedModel } from './load.js';
@@ -21,8 +22,12 @@ export interface DatasetWafer {
   tensor: Float32Array;
 }
 
-/** Reads dataset chunks back as fused tensors, a wafer at a time, in TENSOR_CHANNELS order. */
-export async function* readDataset(prefixes: string[]): AsyncGenerator<DatasetWafer> {
+/**
+ * Reads dataset chunks back as fused tensors, a wafer at a time, in TENSOR_CHANNELS order. The
+ * modalities in `hide` come back as fusion leaves a missing frame: values and mask zero.
+ */
+export async function* readDataset(prefixes: string[], hide: readonly Modality[] = []): AsyncGenerator<DatasetWafer> {
+  const hidden = new Set(hide.flatMap((m) => range(CHANNEL[m], CHANNEL.mask[m])));
   for (const p of prefixes) {
     const index = JSON.parse(await readFile(`${p}.json`, 'utf8')) as DatasetIndex;
     const G2 = index.grid.size * index.grid.size;
@@ -37,6 +42,7 @@ export async function* readDataset(prefixes: string[]): AsyncGenerator<DatasetWa
         const u16 = new Uint16Array(buf.buffer, buf.byteOffset, C * G2);
         const tensor = new Float32Array(TENSOR_CHANNELS.length * G2);
         perm.forEach((src, dst) => {
+          if (hidden.has(dst)) return;
           for (let k = 0; k < G2; k++) tensor[dst * G2 + k] = u16[src * G2 + k] / 65535;
         });
         yield { wafer: w.wafer, truth: w.truth, tensor };
@@ -53,10 +59,11 @@ export async function scoreDataset(
   queries: Queries,
   pattern: string,
   each: (w: { wafer: string; truth: DatasetWafer['truth']; scores: Float32Array }) => void,
+  hide: readonly Modality[] = [],
 ): Promise<number> {
   let n = 0;
   const pending: Array<Promise<void>> = [];
-  for await (const w of readDataset(await datasetPrefixes(pattern))) {
+  for await (const w of readDataset(await datasetPrefixes(pattern), hide)) {
     pending.push(
       model.image.score(w.tensor, queries).then((r) => {
         n++;
@@ -67,4 +74,8 @@ export async function scoreDataset(
   }
   await Promise.all(pending);
   return n;
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
 }

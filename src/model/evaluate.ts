@@ -1,3 +1,4 @@
+import type { Modality } from '../common/modality.js';
 import type { LoadedModel } from './load.js';
 import { scoreDataset } from './dataset-reader.js';
 
@@ -25,8 +26,16 @@ export interface WaferScores {
   max: number[];
 }
 
-/** Every wafer of the dataset chunks scored with each class's canonical query; the highest cell per class. */
-export async function scoreClasses(model: LoadedModel, pattern: string, onProgress?: (n: number) => void): Promise<WaferScores[]> {
+/**
+ * Every wafer of the dataset chunks scored with each class's canonical query; the highest cell per
+ * class. The modalities in `hide` are left out as a missing frame is.
+ */
+export async function scoreClasses(
+  model: LoadedModel,
+  pattern: string,
+  onProgress?: (n: number) => void,
+  hide: readonly Modality[] = [],
+): Promise<WaferScores[]> {
   const classes = model.manifest.classes;
   const readings = await model.text.read(classes.map((c) => model.manifest.canonical[c]));
   const queries = model.image.queries(readings.map((r) => r.embedding));
@@ -40,7 +49,7 @@ export async function scoreClasses(model: LoadedModel, pattern: string, onProgre
     });
     out.push({ wafer: w.wafer, present: new Set(w.truth.map((d) => d.class)), max });
     onProgress?.(out.length);
-  });
+  }, hide);
   return out;
 }
 
