@@ -97,3 +97,17 @@ t.test('replay scores: not-inspected wafers are counted apart from both rates', 
   t.equal(s.shouldFailNotInspected, 1, 'the defective wafer not inspected is in neither rate, and said');
   t.equal(s.notInspected, 3);
 });
+
+t.test('a wafer missing a modality is judged with the thresholds calibrated without it', async (t) => {
+  const s = spec('particles', 'particle', { threshold: 0.4, thresholdWithout: { xray: 0.8, visible: 0.3 } });
+  const scores = map(1, [[0, 30, 30, 2, 2, 0.6]]);
+  t.equal(judge([s], scores, G, OK, []).verdict, 'fail', 'all modalities: 0.6 is over 0.4');
+  const noXray = judge([s], scores, G, { ...OK, xray: 'missing' }, ['xray: frame missing']);
+  t.equal(noXray.verdict, 'pass', 'without X-ray the threshold is 0.8; the spec needs only visible, so the wafer is checked');
+  t.equal(judge([s], scores, G, { ...OK, infrared: 'corrupt' }, []).verdict, 'fail', 'no threshold calibrated without infrared: its own');
+  const both = judge([s], scores, G, { ...OK, xray: 'missing', infrared: 'missing' }, []);
+  t.equal(both.verdict, 'pass', 'several missing: the highest of their thresholds');
+  const low = spec('particles', 'particle', { threshold: 0.7, thresholdWithout: { xray: 0.5 } });
+  t.equal(judge([low], scores, G, OK, []).verdict, 'pass');
+  t.equal(judge([low], scores, G, { ...OK, xray: 'missing' }, []).verdict, 'fail', 'a lower threshold without a modality is used too');
+});

@@ -1,17 +1,20 @@
 import { Command } from 'commander';
+import { MODALITIES } from '../common/modality.js';
 import { ThresholdCalibration, type CalibratedSpec } from '../inspection/calibrate.js';
 import { forEachScored } from '../inspection/scored.js';
 import { scoreMap } from '../inspection/inspector.js';
 import { loadModel, variantFile } from '../model/load.js';
-import { defaultReadOptions, readRecipe } from '../specs/read.js';
+import { defaultReadOptions, NEEDED_MODALITIES, readRecipe } from '../specs/read.js';
 import { loadRecipe } from '../specs/recipe.js';
-import { readThresholds, writeThresholds } from '../specs/thresholds.js';
+import { readThresholds, writeThresholds, type ModelThresholds } from '../specs/thresholds.js';
 import { GRID, rate, thresholdsPath, withInspectOptions, type InspectOptions } from './inspect-options.js';
 
 export function calibrateThresholdsCommand(): Command {
   return withInspectOptions(
     new Command('thresholds')
-      .description("pick each spec's score threshold for a target false-reject rate on known-good wafers, and write the station's thresholds file")
+      .description(
+        "pick each spec's score threshold for a target false-reject rate on known-good wafers, and again with each modality left out as a missing frame is (for the specs that do not need it), and write the station's thresholds file",
+      )
       .requiredOption('--good <source>', 'known-good wafers: a recorded lot folder, or dataset chunks (e.g. data/good-*); wafers with defects in their truth are used as --defects')
       .option('--defects <source>', 'wafers with known defects, to report recall at the chosen thresholds and fit sizes')
       .option('--target-frr <rate>', 'false-reject rate on good wafers, for all specs together', rate, 0.003)
@@ -42,6 +45,20 @@ export function calibrateThresholdsCommand(): Command {
           `  ${s.kind.padEnd(10)} "${s.text}": threshold ${s.threshold.toFixed(4)} (highest good ${s.goodMax.toFixed(4)})${s.recall === null ? '' : `, recall ${(s.recall * 100).toFixed(1)}%`}${s.measurableFrr ? '' : `, below 1/${r.goodWafers}: not measurable, highest good score used`}\n`,
         );
       }
+      // the same good wafers with each modality left out: a model reads a wafer without one differently
+      const without: ModelThresholds['without'] = {};
+      for (const m of MODALITIES) {
+        const keep = specs.map((s, j) => j).filter((j) => !NEEDED_MODALITIES[specs[j].kind]?.includes(m));
+        const calm = new ThresholdCalibration(specs, scoreMap(model.manifest));
+        await forEachScored(o.good, model, queries, fusion, (w) => calm.add(w), [m]);
+        const rm = calm.result(o.targetFrr).specs;
+        const line = keep.filter((j) => j < classes.length).map((j) => `${specs[j].kind} ${rm[j].threshold.toFixed(4)}`);
+        process.stdout.write(`  without ${m}: ${line.join(', ')}\n`);
+        without[m] = {
+          kinds: Object.fromEntries(keep.filter((j) => j < classes.length).map((j) => [specs[j].kind, { threshold: round(rm[j].threshold) }])),
+          specs: keep.filter((j) => j >= classes.length).map((j) => ({ text: specs[j].text, threshold: round(rm[j].threshold) })),
+        };
+      }
       const path = o.out ?? thresholdsPath(o);
       const file = await readThresholds(path);
       const kinds = Object.fromEntries(
@@ -53,6 +70,7 @@ export function calibrateThresholdsCommand(): Command {
         goodWafers: r.goodWafers,
         kinds,
         specs: r.specs.slice(classes.length).map((s) => ({ text: s.text, threshold: round(s.threshold) })),
+        without,
       };
       await writeThresholds(path, file);
       process.stdout.write(`wrote ${path}\n`);

@@ -1,4 +1,4 @@
-import type { Modality } from '../common/modality.js';
+import { MODALITIES, type Modality } from '../common/modality.js';
 import type { ModalityStatus } from '../fusion/result.js';
 import type { ReadSpec } from '../specs/read.js';
 import { regions, type MapGeometry } from './regions.js';
@@ -8,6 +8,8 @@ import type { Finding, Verdict } from './result.js';
 export interface JudgedSpec extends ReadSpec {
   /** raw model score at which this spec's normalised score is 0.5 */
   threshold: number;
+  /** the same on a wafer missing one modality, where calibrated (thresholds.yaml `without`) */
+  thresholdWithout?: Partial<Record<Modality, number>>;
   /** size correction for the class, measured extent -> true extent (identity when absent) */
   sizeFit?: { slope: number; offset: number };
 }
@@ -21,6 +23,17 @@ export interface Judgement {
   verdict: Verdict;
   findings: Finding[];
   reason: string | null;
+}
+
+/**
+ * The threshold a spec is judged with on a wafer: its own, or with a modality missing the one
+ * calibrated without it; with several missing, the highest of theirs (the surest against false rejects).
+ */
+export function thresholdFor(spec: JudgedSpec, modalities: Record<Modality, ModalityStatus>): number {
+  const without = MODALITIES.filter((m) => modalities[m] !== 'ok')
+    .map((m) => spec.thresholdWithout?.[m])
+    .filter((t): t is number => t !== undefined);
+  return without.length ? Math.max(...without) : spec.threshold;
 }
 
 /**
@@ -38,8 +51,9 @@ export function judge(specs: JudgedSpec[], scores: Float32Array | null, map: Map
       unchecked.push(`${spec.id} (${spec.kind}) needs ${lacking.length ? lacking.map((m) => `${m}, which is ${modalities[m]}`).join(' and ') : 'a fused wafer'}`);
       return;
     }
+    const threshold = thresholdFor(spec, modalities);
     const normalised = new Float32Array(cells);
-    for (let k = 0; k < cells; k++) normalised[k] = normalise(scores[j * cells + k], spec.threshold);
+    for (let k = 0; k < cells; k++) normalised[k] = normalise(scores[j * cells + k], threshold);
     const candidates = regions(normalised, map, 0.5)
       .map((r) => ({ ...r, sizeMm: spec.sizeFit ? Math.max(0, spec.sizeFit.slope * r.sizeMm + spec.sizeFit.offset) : r.sizeMm }))
       .filter((r) => {

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ReplayCapture } from '../capture/replay.js';
-import type { GridSpec } from '../fusion/grid.js';
+import type { Modality } from '../common/modality.js';
+import { blankModality, type GridSpec } from '../fusion/grid.js';
 import { FusionStage } from '../fusion/stage.js';
 import { scoreDataset } from '../model/dataset-reader.js';
 import type { Queries } from '../model/image.js';
@@ -12,7 +13,8 @@ import type { ScoredWafer } from './calibrate.js';
 /**
  * Raw model scores for every wafer of a labelled source: a recorded lot (a folder with
  * manifest.jsonl, fused here) or dataset chunks (`wafer-inspect dataset` output, already fused).
- * Wafers that cannot be fused or scored are counted, not scored.
+ * Wafers that cannot be fused or scored are counted, not scored. The modalities in `hide` are left
+ * out as a missing frame is (values and mask zero).
  */
 export async function forEachScored(
   source: string,
@@ -20,6 +22,7 @@ export async function forEachScored(
   queries: Queries,
   fusion: { stationDir: string; grid: GridSpec },
   each: (w: ScoredWafer) => void,
+  hide: readonly Modality[] = [],
 ): Promise<{ scored: number; unusable: number }> {
   let scored = 0;
   let unusable = 0;
@@ -33,6 +36,8 @@ export async function forEachScored(
         maxInFlight: stage.workers * 2,
         next: async (w) => {
           if (!w.tensor || w.problems.length) return null;
+          const cells = fusion.grid.size * fusion.grid.size;
+          for (const m of hide) blankModality(w.tensor, cells, m);
           try {
             const r = await model.image.score(w.tensor, queries);
             stage.recycle(r.tensor);
@@ -53,6 +58,6 @@ export async function forEachScored(
     }
     return { scored, unusable };
   }
-  scored = await scoreDataset(model, queries, source, each);
+  scored = await scoreDataset(model, queries, source, each, hide);
   return { scored, unusable };
 }

@@ -22,7 +22,7 @@ export async function prepareSpecs(recipe: Recipe, model: LoadedModel, threshold
       rejected.push({ id: s.id, text: s.text, reason: `no threshold calibrated for class ${s.kind}; run wafer-inspect calibrate thresholds` });
       continue;
     }
-    judged.push({ ...s, threshold: t.threshold, ...(t.sizeFit ? { sizeFit: t.sizeFit } : {}) });
+    judged.push({ ...s, threshold: t.threshold, thresholdWithout: t.without, ...(t.sizeFit ? { sizeFit: t.sizeFit } : {}) });
     thresholdFrom[s.id] = t.from;
   }
   return { specs: judged, rejected, thresholdFrom };
@@ -38,5 +38,7 @@ export function explain(s: JudgedSpec, from: 'spec' | 'class' | undefined): stri
     `  threshold  ${s.threshold.toFixed(4)} raw score (${from === 'spec' ? "calibrated for this spec and its zone" : 'calibrated for its class'})`,
     `  needs      ${s.modalities.join(', ')}`,
   ];
+  const without = Object.entries(s.thresholdWithout ?? {});
+  if (without.length) parts.splice(5, 0, `  without    ${without.map(([m, t]) => `${m} missing: ${t.toFixed(4)}`).join(', ')}`);
   return parts.join('\n');
 }

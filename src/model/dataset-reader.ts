@@ -1,7 +1,7 @@
 import { open, readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Modality } from '../common/modality.js';
-import { CHANNEL, TENSOR_CHANNELS } from '../fusion/grid.js';
+import { modalityChannels, TENSOR_CHANNELS } from '../fusion/grid.js';
 import type { DatasetIndex } from '../dataset/export.js';
 import type { Queries } from './image.js';
 import type { LoadedModel } from './load.js';
@@ -27,7 +27,7 @@ export interface DatasetWafer {
  * modalities in `hide` come back as fusion leaves a missing frame: values and mask zero.
  */
 export async function* readDataset(prefixes: string[], hide: readonly Modality[] = []): AsyncGenerator<DatasetWafer> {
-  const hidden = new Set(hide.flatMap((m) => range(CHANNEL[m], CHANNEL.mask[m])));
+  const hidden = new Set(hide.flatMap(modalityChannels));
   for (const p of prefixes) {
     const index = JSON.parse(await readFile(`${p}.json`, 'utf8')) as DatasetIndex;
     const G2 = index.grid.size * index.grid.size;
@@ -74,8 +74,4 @@ export async function scoreDataset(
   }
   await Promise.all(pending);
   return n;
-}
-
-function range(from: number, to: number): number[] {
-  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
 }

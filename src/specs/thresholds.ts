@@ -2,11 +2,15 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { parse, stringify } from 'yaml';
 import { z } from 'zod';
 import { formatIssues } from '../common/issues.js';
+import { MODALITIES, type Modality } from '../common/modality.js';
 
 /**
  * A station's score thresholds, per model (scores of different models are not comparable): for each
  * class (its canonical query, which every spec of the class is asked with), and for each spec with a
  * zone calibrated with a recipe (fewer cells, so a lower threshold keeps the same false rejects). A class entry may carry a size fit (measured extent -> true extent).
+ * `without`: the same, calibrated on the same good wafers with one modality left out as a missing
+ * frame is, for the classes that do not need it. A model reads a wafer without a modality differently
+ * (its gate weighs the others), so a threshold set on complete wafers would fail good ones.
  */
 const entry = z.object({
   threshold: z.number().min(0).max(1),
@@ -22,6 +26,12 @@ export const thresholdsSchema = z.object({
       goodWafers: z.number().int(),
       kinds: z.record(z.string(), entry),
       specs: z.array(entry.extend({ text: z.string() })).default([]),
+      without: z
+        .partialRecord(
+          z.enum(MODALITIES),
+          z.object({ kinds: z.record(z.string(), z.object({ threshold: entry.shape.threshold })), specs: z.array(z.object({ text: z.string(), threshold: entry.shape.threshold })).default([]) }),
+        )
+        .default({}),
     }),
   ),
 });
@@ -62,11 +72,27 @@ export function forModel(t: Thresholds, model: string, path: string): ModelThres
   return m;
 }
 
-/** A spec's threshold: its own text's when calibrated, else its class's. */
-export function lookup(m: ModelThresholds, text: string, kind: string): { threshold: number; sizeFit?: { slope: number; offset: number }; from: 'spec' | 'class' } | undefined {
+export interface SpecThreshold {
+  threshold: number;
+  sizeFit?: { slope: number; offset: number };
+  from: 'spec' | 'class';
+  /** the threshold when one modality is missing, where calibrated */
+  without: Partial<Record<Modality, number>>;
+}
+
+/** A spec's threshold: its own text's when calibrated, else its class's; likewise with a modality missing. */
+export function lookup(m: ModelThresholds, text: string, kind: string): SpecThreshold | undefined {
+  const pick = (kinds: Record<string, { threshold: number }>, specs: Array<{ text: string; threshold: number }>) =>
+    specs.find((x) => x.text === text)?.threshold ?? kinds[kind]?.threshold;
+  const without: Partial<Record<Modality, number>> = {};
+  for (const mod of MODALITIES) {
+    const w = m.without[mod];
+    const t = w && pick(w.kinds, w.specs);
+    if (t !== undefined) without[mod] = t;
+  }
   const k = m.kinds[kind];
   const s = m.specs.find((x) => x.text === text);
-  if (s) return { threshold: s.threshold, sizeFit: k?.sizeFit, from: 'spec' };
-  if (k) return { threshold: k.threshold, sizeFit: k.sizeFit, from: 'class' };
+  if (s) return { threshold: s.threshold, sizeFit: k?.sizeFit, from: 'spec', without };
+  if (k) return { threshold: k.threshold, sizeFit: k.sizeFit, from: 'class', without };
   return undefined;
 }

@@ -1,0 +1,47 @@
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { recordSynthetic } from '../src/sim/record.js';
+import { lookup, readThresholds } from '../src/specs/thresholds.js';
+import { CLI, REPO_ROOT, SMALL_STATION, tempDir } from './helpers.js';
+
+/**
+ * `calibrate thresholds` with the shipped model on a small recorded lot of good wafers: every class,
+ * a recipe's zoned spec, and the same again with each modality left out (models/README.md, "Missing
+ * modalities"), for the classes that do not need it.
+ */
+t.test('calibrate thresholds: every class, a zoned spec, and each again without each modality', async (t) => {
+  const dir = tempDir(t);
+  const lot = join(dir, 'lot');
+  await recordSynthetic({ count: 10, out: lot, format: 'tiff', rateHz: 15, workers: 2, line: { seed: 31, defectRate: 0, station: SMALL_STATION } });
+  const recipe = join(dir, 'recipe.yaml');
+  writeFileSync(recipe, ['specs:', '  - id: centre-void', '    text: any void within 60 mm of the centre', '  - id: burr', '    text: edge burr'].join('\n') + '\n');
+  const out = join(dir, 'thresholds.yaml');
+  const r = spawnSync(process.execPath, [CLI, 'calibrate', 'thresholds', '--good', lot, '--recipe', recipe, '--out', out, '--station', `${REPO_ROOT}calibration/reference`], { encoding: 'utf8' });
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /without xray: edge-burr \d\.\d{4}, edge-chip/);
+  const file = await readThresholds(out);
+  const [id] = Object.keys(file.models);
+  t.match(id, /^wafer-mm-6@[0-9a-f]{12}$/);
+  const m = file.models[id];
+  t.equal(m.goodWafers, 10);
+  const classes = ['edge-burr', 'edge-chip', 'scratch', 'particle', 'stain', 'crack', 'void', 'hotspot'];
+  t.same(Object.keys(m.kinds), classes);
+  t.same(m.specs.map((s) => s.text), ['any void within 60 mm of the centre'], 'the zoned spec has its own threshold');
+  t.same(Object.keys(m.without.visible!.kinds), ['crack', 'void', 'hotspot'], 'without visible: the classes that do not need it');
+  t.same(Object.keys(m.without.infrared!.kinds), ['edge-burr', 'edge-chip', 'scratch', 'particle', 'stain', 'void']);
+  t.same(Object.keys(m.without.xray!.kinds), ['edge-burr', 'edge-chip', 'scratch', 'particle', 'stain', 'crack', 'hotspot']);
+  t.same(m.without.visible!.specs.map((s) => s.text), ['any void within 60 mm of the centre']);
+  t.same(m.without.xray!.specs, [], 'a void spec is not checked without X-ray');
+  const moved = Object.entries(m.without.xray!.kinds).filter(([c, x]) => Math.abs(x.threshold - m.kinds[c].threshold) > 1e-3);
+  t.ok(moved.length > 0, 'the model reads a wafer without X-ray differently: some thresholds move');
+
+  // what a run judges a spec with
+  const burr = lookup(m, 'edge burr', 'edge-burr')!;
+  t.equal(burr.threshold, m.kinds['edge-burr'].threshold);
+  t.same(burr.without, { infrared: m.without.infrared!.kinds['edge-burr'].threshold, xray: m.without.xray!.kinds['edge-burr'].threshold });
+  const zoned = lookup(m, 'any void within 60 mm of the centre', 'void')!;
+  t.equal(zoned.from, 'spec');
+  t.same(zoned.without, { visible: m.without.visible!.specs[0].threshold, infrared: m.without.infrared!.specs[0].threshold });
+});
