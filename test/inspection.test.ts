@@ -75,8 +75,8 @@ t.test('a spec that cannot be checked never lets a wafer pass', async (t) => {
 
 t.test('replay scores: not-inspected wafers are counted apart from both rates', async (t) => {
   const chip = { class: 'edge-chip', xMm: 0, yMm: -149, sizeMm: 3 };
-  const wafer = (verdict: 'pass' | 'fail' | 'not-inspected', truth: (typeof chip)[], found = false): InspectedWafer =>
-    ({ record: { verdict, findings: found ? [{ spec: 'chip', class: 'edge-chip', xMm: 1, yMm: -148, sizeMm: 3, score: 0.9 }] : [] }, truth }) as unknown as InspectedWafer;
+  const wafer = (verdict: 'pass' | 'fail' | 'not-inspected', truth: (typeof chip)[], found = false, modalities = OK): InspectedWafer =>
+    ({ record: { verdict, modalities, findings: found ? [{ spec: 'chip', class: 'edge-chip', xMm: 1, yMm: -148, sizeMm: 3, score: 0.9 }] : [] }, truth }) as unknown as InspectedWafer;
   const items = [
     wafer('pass', []),
     wafer('fail', []),
@@ -84,7 +84,7 @@ t.test('replay scores: not-inspected wafers are counted apart from both rates', 
     wafer('not-inspected', []),
     wafer('fail', [chip], true),
     wafer('pass', [chip]),
-    wafer('not-inspected', [chip]),
+    wafer('not-inspected', [chip], false, { ...OK, visible: 'corrupt' }),
   ];
   const s = scoreReplay(items, [spec('chip', 'edge-chip')]);
   t.equal(s.good, 4);
@@ -96,6 +96,7 @@ t.test('replay scores: not-inspected wafers are counted apart from both rates', 
   t.equal(s.waferRecall, 0.5);
   t.equal(s.shouldFailNotInspected, 1, 'the defective wafer not inspected is in neither rate, and said');
   t.equal(s.notInspected, 3);
+  t.same(s.perClass['edge-chip'], { positives: 2, found: 1, recall: 0.5 }, 'the chip on the wafer without visible could not be checked: not a positive');
 });
 
 t.test('a wafer missing a modality is judged with the thresholds calibrated without it', async (t) => {

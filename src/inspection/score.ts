@@ -6,7 +6,8 @@ import type { JudgedSpec } from './judge.js';
 /**
  * How a replay's verdicts compare with the lot's truth. A truth defect counts for a spec when it is of
  * the spec's class and breaks the spec's size and zone limits; it is found when a finding of that
- * spec lies within reach of it (its half size plus 7.5 mm, a cell and a half of the score map).
+ * spec lies within reach of it (its half size plus 7.5 mm, a cell and a half of the score map). A spec
+ * that could not be checked on a wafer (a modality it needs missing or corrupt) has no positives there.
  */
 export interface ClassScore {
   positives: number;
@@ -70,6 +71,7 @@ export function scoreReplay(items: InspectedWafer[], specs: JudgedSpec[]): Repla
       for (const spec of specs) {
         if (spec.count || !breaks(spec, d)) continue;
         breaking = true;
+        if (spec.modalities.some((m) => record.modalities[m] !== 'ok')) continue;
         const c = (perClass[d.class] ??= { positives: 0, found: 0, recall: 0 });
         c.positives++;
         const reach = d.sizeMm / 2 + 7.5;
