@@ -52,10 +52,10 @@ export function calibrateThresholdsCommand(): Command {
         const calm = new ThresholdCalibration(specs, scoreMap(model.manifest));
         await forEachScored(o.good, model, queries, fusion, (w) => calm.add(w), [m]);
         const rm = calm.result(o.targetFrr).specs;
-        const line = keep.filter((j) => j < classes.length).map((j) => `${specs[j].kind} ${rm[j].threshold.toFixed(4)}`);
-        process.stdout.write(`  without ${m}: ${line.join(', ')}\n`);
+        const keepKinds = keep.filter((j) => j < classes.length);
+        process.stdout.write(`  without ${m}: ${keepKinds.map((j) => `${specs[j].kind} ${rm[j].threshold.toFixed(4)}`).join(', ')}\n`);
         without[m] = {
-          kinds: Object.fromEntries(keep.filter((j) => j < classes.length).map((j) => [specs[j].kind, { threshold: round(rm[j].threshold) }])),
+          kinds: Object.fromEntries(keepKinds.map((j) => [specs[j].kind, { threshold: round(rm[j].threshold) }])),
           specs: keep.filter((j) => j >= classes.length).map((j) => ({ text: specs[j].text, threshold: round(rm[j].threshold) })),
         };
       }
