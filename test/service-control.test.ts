@@ -64,6 +64,7 @@ t.test('a reachable arm and a dead one: start-up declares the dead one degraded 
   const kept = await h.changeRecipe({ yaml: 'recipe: burr-only\nspecs:\n  - { id: burr, text: edge burr longer than 3 mm, kind: edge-burr }\n' });
   t.equal(kept.name, 'burr-only');
   t.same(kept.specs.map((s) => s.size), ['> 3 mm']);
+  t.same(Object.keys(kept.specs[0].thresholdWithout ?? {}), ['infrared', 'xray'], 'the thresholds a wafer missing a modality the spec does not need is judged with');
   const before = service.progress.wafersOut;
   await waitFor('wafers under the new recipe', () => service.progress.wafersOut >= before + 5, 30_000);
 

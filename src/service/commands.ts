@@ -37,6 +37,7 @@ export function recipeState(recipe: Recipe, source: string, prepared: PreparedSp
         ...(ct ? { count: ct } : {}),
         ...(zn ? { zone: zn } : {}),
         threshold: s.threshold,
+        ...(Object.keys(s.thresholdWithout ?? {}).length ? { thresholdWithout: s.thresholdWithout } : {}),
         modalities: s.modalities,
       };
     }),

@@ -23,6 +23,8 @@ export interface RecipeState {
     count?: string;
     zone?: string;
     threshold?: number;
+    /** the threshold on a wafer missing that modality, where calibrated */
+    thresholdWithout?: Record<string, number>;
     modalities: string[];
   }>;
 }
