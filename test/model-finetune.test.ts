@@ -2,10 +2,13 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { DEFECT_CLASSES } from '../src/common/defects.js';
+import type { Modality } from '../src/common/modality.js';
 import { exportDataset } from '../src/dataset/export.js';
 import { DEFAULT_MODEL, loadModel } from '../src/model/load.js';
 import { datasetPrefixes, readDataset } from '../src/model/dataset-reader.js';
 import { recordSynthetic } from '../src/sim/record.js';
+import { NEEDED_MODALITIES } from '../src/specs/read.js';
 import { REPO_ROOT, SMALL_STATION, tempDir } from './helpers.js';
 
 /**
@@ -116,6 +119,8 @@ print(json.dumps(out))
     infrared: { zero: [4, 5, 11], silent: ['crack', 'hotspot'] },
     xray: { zero: [6, 7, 12], silent: ['void'] },
   };
+  // the training's NEEDS and the appliance's NEEDED_MODALITIES must say the same (contracts §3)
+  for (const [m, e] of Object.entries(expected)) t.same(e.silent, DEFECT_CLASSES.filter((c) => NEEDED_MODALITIES[c].includes(m as Modality)), `${m}: as the appliance reads it`);
   const seen = new Set<string>();
   for (const r of runs) {
     const m = Object.keys(expected).find((k) => expected[k].zero[0] === r.zero[0]);

@@ -10,6 +10,7 @@ import os
 import re
 
 from card import gate_table, speed_table
+from model import MODALITIES
 
 
 def load(folder, name):
@@ -43,7 +44,7 @@ def adapters(w, ad, secs):
 
 def missing(w, folder):
     """The evaluations finetune.sh ran with each modality hidden (eval-[base-]without-M.json), when it ran them."""
-    runs = [(m, load(folder, "eval-base-without-%s.json" % m), load(folder, "eval-without-%s.json" % m)) for m in ("visible", "infrared", "xray")]
+    runs = [(m, load(folder, "eval-base-without-%s.json" % m), load(folder, "eval-without-%s.json" % m)) for m in MODALITIES]
     runs = [r for r in runs if r[1] and r[2]]
     if not runs:
         return

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { MODALITIES } from '../common/modality.js';
+import { MODALITIES, type Modality } from '../common/modality.js';
 import { ThresholdCalibration, type CalibratedSpec } from '../inspection/calibrate.js';
 import { forEachScored } from '../inspection/scored.js';
 import { scoreMap } from '../inspection/inspector.js';
@@ -34,9 +34,13 @@ export function calibrateThresholdsCommand(): Command {
         for (const s of read) if (s.zone && !specs.some((x) => x.text === s.text)) specs.push({ text: s.text, kind: s.kind, query: s.query, zone: s.zone });
       }
       const queries = model.image.queries(specs.map((s) => s.query));
-      const cal = new ThresholdCalibration(specs, scoreMap(model.manifest));
+      // the good wafers as captured and with each modality left out, in one pass: a model reads a wafer
+      // without a modality differently, so its thresholds are calibrated apart
+      const views: Modality[][] = [[], ...MODALITIES.map((m) => [m])];
+      const cals = views.map(() => new ThresholdCalibration(specs, scoreMap(model.manifest)));
+      const [cal] = cals;
       const fusion = { stationDir: o.station, grid: GRID };
-      const good = await forEachScored(o.good, model, queries, fusion, (w) => cal.add(w));
+      const good = await forEachScored(o.good, model, queries, fusion, (w, v) => cals[v].add(w), views);
       const bad = o.defects ? await forEachScored(o.defects, model, queries, fusion, (w) => cal.add(w)) : { scored: 0, unusable: 0 };
       const r = cal.result(o.targetFrr);
       process.stdout.write(`${model.id}: ${r.goodWafers} good wafers${good.unusable + bad.unusable ? `, ${good.unusable + bad.unusable} unusable` : ''}; target ${(o.targetFrr * 100).toFixed(2)}% false rejects over ${specs.length} specs\n`);
@@ -45,13 +49,10 @@ export function calibrateThresholdsCommand(): Command {
           `  ${s.kind.padEnd(10)} "${s.text}": threshold ${s.threshold.toFixed(4)} (highest good ${s.goodMax.toFixed(4)})${s.recall === null ? '' : `, recall ${(s.recall * 100).toFixed(1)}%`}${s.measurableFrr ? '' : `, below 1/${r.goodWafers}: not measurable, highest good score used`}\n`,
         );
       }
-      // the same good wafers with each modality left out: a model reads a wafer without one differently
       const without: ModelThresholds['without'] = {};
-      for (const m of MODALITIES) {
+      for (const [i, m] of MODALITIES.entries()) {
         const keep = specs.map((s, j) => j).filter((j) => !NEEDED_MODALITIES[specs[j].kind]?.includes(m));
-        const calm = new ThresholdCalibration(specs, scoreMap(model.manifest));
-        await forEachScored(o.good, model, queries, fusion, (w) => calm.add(w), [m]);
-        const rm = calm.result(o.targetFrr).specs;
+        const rm = cals[i + 1].result(o.targetFrr).specs;
         const keepKinds = keep.filter((j) => j < classes.length);
         process.stdout.write(`  without ${m}: ${keepKinds.map((j) => `${specs[j].kind} ${rm[j].threshold.toFixed(4)}`).join(', ')}\n`);
         without[m] = {

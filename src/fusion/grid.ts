@@ -46,11 +46,6 @@ export function cellCentre(grid: Grid, row: number, col: number): [number, numbe
 export const TENSOR_CHANNELS = ['visible-r', 'visible-g', 'visible-b', 'mask-visible', 'infrared', 'mask-infrared', 'xray', 'mask-xray'] as const;
 export const CHANNEL = { visible: 0, infrared: 4, xray: 6, mask: { visible: 3, infrared: 5, xray: 7 } } as const;
 
-/** The channels of one modality, its values then its mask. */
-export function modalityChannels(m: Modality): number[] {
-  return Array.from({ length: CHANNEL.mask[m] - CHANNEL[m] + 1 }, (_, i) => CHANNEL[m] + i);
-}
-
 /** Leaves a modality out of a fused tensor as fusion leaves a missing frame: values and mask zero. */
 export function blankModality(tensor: Float32Array, cells: number, m: Modality): void {
   tensor.fill(0, CHANNEL[m] * cells, (CHANNEL.mask[m] + 1) * cells);

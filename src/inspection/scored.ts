@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ReplayCapture } from '../capture/replay.js';
 import type { Modality } from '../common/modality.js';
-import { blankModality, type GridSpec } from '../fusion/grid.js';
+import type { GridSpec } from '../fusion/grid.js';
 import { FusionStage } from '../fusion/stage.js';
-import { scoreDataset } from '../model/dataset-reader.js';
+import { scoreDataset, viewsOf } from '../model/dataset-reader.js';
 import type { Queries } from '../model/image.js';
 import type { LoadedModel } from '../model/load.js';
 import { runLine } from '../service/line.js';
@@ -13,16 +13,17 @@ import type { ScoredWafer } from './calibrate.js';
 /**
  * Raw model scores for every wafer of a labelled source: a recorded lot (a folder with
  * manifest.jsonl, fused here) or dataset chunks (`wafer-inspect dataset` output, already fused).
- * Wafers that cannot be fused or scored are counted, not scored. The modalities in `hide` are left
- * out as a missing frame is (values and mask zero).
+ * Wafers that cannot be fused or scored are counted, not scored. Each wafer is scored once per view,
+ * a view being the modalities left out as a missing frame is (`[]`: as captured), and fused or read
+ * once for all of them.
  */
 export async function forEachScored(
   source: string,
   model: LoadedModel,
   queries: Queries,
   fusion: { stationDir: string; grid: GridSpec },
-  each: (w: ScoredWafer) => void,
-  hide: readonly Modality[] = [],
+  each: (w: ScoredWafer, view: number) => void,
+  views: ReadonlyArray<readonly Modality[]> = [[]],
 ): Promise<{ scored: number; unusable: number }> {
   let scored = 0;
   let unusable = 0;
@@ -36,20 +37,18 @@ export async function forEachScored(
         maxInFlight: stage.workers * 2,
         next: async (w) => {
           if (!w.tensor || w.problems.length) return null;
-          const cells = fusion.grid.size * fusion.grid.size;
-          for (const m of hide) blankModality(w.tensor, cells, m);
           try {
-            const r = await model.image.score(w.tensor, queries);
-            stage.recycle(r.tensor);
-            return { wafer: w.wafer, truth: w.truth, scores: r.scores };
+            const rs = await Promise.all(viewsOf(w.tensor, views, fusion.grid.size * fusion.grid.size).map((t) => model.image.score(t, queries)));
+            stage.recycle(rs[rs.length - 1].tensor);
+            return rs.map((r) => ({ wafer: w.wafer, truth: w.truth, scores: r.scores }));
           } catch {
             return null;
           }
         },
-        onWafer: (w) => {
-          if (w) {
+        onWafer: (ws) => {
+          if (ws) {
             scored++;
-            each(w);
+            ws.forEach((w, v) => each(w, v));
           } else unusable++;
         },
       });
@@ -58,6 +57,6 @@ export async function forEachScored(
     }
     return { scored, unusable };
   }
-  scored = await scoreDataset(model, queries, source, each, hide);
+  scored = await scoreDataset(model, queries, source, each, views);
   return { scored, unusable };
 }

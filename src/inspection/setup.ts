@@ -38,7 +38,9 @@ export function explain(s: JudgedSpec, from: 'spec' | 'class' | undefined): stri
     `  threshold  ${s.threshold.toFixed(4)} raw score (${from === 'spec' ? "calibrated for this spec and its zone" : 'calibrated for its class'})`,
     `  needs      ${s.modalities.join(', ')}`,
   ];
+  // a thresholds file from before they were calibrated has none: complete-wafer thresholds then judge
+  // a wafer with a camera down, and fail good ones (README, "Calibration")
   const without = Object.entries(s.thresholdWithout ?? {});
-  if (without.length) parts.splice(5, 0, `  without    ${without.map(([m, t]) => `${m} missing: ${t.toFixed(4)}`).join(', ')}`);
+  parts.splice(5, 0, `  without    ${without.length ? without.map(([m, t]) => `${m} missing: ${t.toFixed(4)}`).join(', ') : 'none calibrated (run calibrate thresholds again)'}`);
   return parts.join('\n');
 }

@@ -1,7 +1,7 @@
 import { open, readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Modality } from '../common/modality.js';
-import { modalityChannels, TENSOR_CHANNELS } from '../fusion/grid.js';
+import { blankModality, TENSOR_CHANNELS } from '../fusion/grid.js';
 import type { DatasetIndex } from '../dataset/export.js';
 import type { Queries } from './image.js';
 import type { LoadedModel } from './load.js';
@@ -27,7 +27,6 @@ export interface DatasetWafer {
  * modalities in `hide` come back as fusion leaves a missing frame: values and mask zero.
  */
 export async function* readDataset(prefixes: string[], hide: readonly Modality[] = []): AsyncGenerator<DatasetWafer> {
-  const hidden = new Set(hide.flatMap(modalityChannels));
   for (const p of prefixes) {
     const index = JSON.parse(await readFile(`${p}.json`, 'utf8')) as DatasetIndex;
     const G2 = index.grid.size * index.grid.size;
@@ -42,9 +41,9 @@ export async function* readDataset(prefixes: string[], hide: readonly Modality[]
         const u16 = new Uint16Array(buf.buffer, buf.byteOffset, C * G2);
         const tensor = new Float32Array(TENSOR_CHANNELS.length * G2);
         perm.forEach((src, dst) => {
-          if (hidden.has(dst)) return;
           for (let k = 0; k < G2; k++) tensor[dst * G2 + k] = u16[src * G2 + k] / 65535;
         });
+        for (const m of hide) blankModality(tensor, G2, m);
         yield { wafer: w.wafer, truth: w.truth, tensor };
       }
     } finally {
@@ -53,25 +52,36 @@ export async function* readDataset(prefixes: string[], hide: readonly Modality[]
   }
 }
 
-/** Every wafer of dataset chunks scored against the queries, a few batches in flight at a time. */
+/**
+ * Every wafer of dataset chunks scored against the queries, a few batches in flight at a time: once
+ * per view, a view being the modalities left out as a missing frame is (`[]`: as captured), so a
+ * wafer is read once however many views score it.
+ */
 export async function scoreDataset(
   model: LoadedModel,
   queries: Queries,
   pattern: string,
-  each: (w: { wafer: string; truth: DatasetWafer['truth']; scores: Float32Array }) => void,
-  hide: readonly Modality[] = [],
+  each: (w: { wafer: string; truth: DatasetWafer['truth']; scores: Float32Array }, view: number) => void,
+  views: ReadonlyArray<readonly Modality[]> = [[]],
 ): Promise<number> {
   let n = 0;
   const pending: Array<Promise<void>> = [];
-  for await (const w of readDataset(await datasetPrefixes(pattern), hide)) {
-    pending.push(
-      model.image.score(w.tensor, queries).then((r) => {
-        n++;
-        each({ wafer: w.wafer, truth: w.truth, scores: r.scores });
-      }),
-    );
+  for await (const w of readDataset(await datasetPrefixes(pattern))) {
+    n++;
+    for (const [v, tensor] of viewsOf(w.tensor, views, w.tensor.length / TENSOR_CHANNELS.length).entries()) {
+      pending.push(model.image.score(tensor, queries).then((r) => each({ wafer: w.wafer, truth: w.truth, scores: r.scores }, v)));
+    }
     if (pending.length >= model.image.options.maxBatch * 2) await Promise.all(pending.splice(0));
   }
   await Promise.all(pending);
   return n;
+}
+
+/** A fused tensor as each view sees it: the last view gets the tensor itself, the others copies. */
+export function viewsOf(tensor: Float32Array, views: ReadonlyArray<readonly Modality[]>, cells: number): Float32Array[] {
+  return views.map((hide, v) => {
+    const t = v === views.length - 1 ? tensor : tensor.slice();
+    for (const m of hide) blankModality(t, cells, m);
+    return t;
+  });
 }

@@ -49,7 +49,7 @@ export async function scoreClasses(
     });
     out.push({ wafer: w.wafer, present: new Set(w.truth.map((d) => d.class)), max });
     onProgress?.(out.length);
-  }, hide);
+  }, [hide]);
   return out;
 }
 
