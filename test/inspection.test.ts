@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { Modality } from '../src/common/modality.js';
 import type { ModalityStatus } from '../src/fusion/result.js';
-import { judge, normalise, type JudgedSpec } from '../src/inspection/judge.js';
+import { judge, normalise, uncalibratedWithout, type JudgedSpec } from '../src/inspection/judge.js';
 import { regions, type MapGeometry } from '../src/inspection/regions.js';
 import { scoreReplay } from '../src/inspection/score.js';
 import type { InspectedWafer } from '../src/inspection/inspector.js';
@@ -111,4 +111,8 @@ t.test('a wafer missing a modality is judged with the thresholds calibrated with
   const low = spec('particles', 'particle', { threshold: 0.7, thresholdWithout: { xray: 0.5 } });
   t.equal(judge([low], scores, G, OK, []).verdict, 'pass');
   t.equal(judge([low], scores, G, { ...OK, xray: 'missing' }, []).verdict, 'fail', 'a lower threshold without a modality is used too');
+  // what the service warns about at start: modalities a spec could be checked without, with no threshold for that
+  const full = spec('voids', 'void', { modalities: ['xray'], threshold: 0.4, thresholdWithout: { visible: 0.5, infrared: 0.45 } });
+  const bare = spec('scratches', 'scratch');
+  t.same(uncalibratedWithout([s, full, bare]), { particles: ['infrared'], scratches: ['infrared', 'xray'] }, 'by spec id: the modalities it lacks a threshold without; a needed one is never listed');
 });

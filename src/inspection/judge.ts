@@ -37,6 +37,20 @@ export function thresholdFor(spec: JudgedSpec, modalities: Record<Modality, Moda
 }
 
 /**
+ * Per spec, the modalities a wafer could miss and still be checked for it (those it does not need)
+ * that have no threshold calibrated without them: such a wafer is judged with the complete-wafer
+ * threshold, which a model reading fewer modalities can exceed on good wafers.
+ */
+export function uncalibratedWithout(specs: JudgedSpec[]): Record<string, Modality[]> {
+  const out: Record<string, Modality[]> = {};
+  for (const s of specs) {
+    const lacking = MODALITIES.filter((m) => !s.modalities.includes(m) && s.thresholdWithout?.[m] === undefined);
+    if (lacking.length) out[s.id] = lacking;
+  }
+  return out;
+}
+
+/**
  * The verdict of one wafer. A spec whose needed modality is missing or corrupt cannot be checked;
  * a wafer is `pass` only when every spec was checked and none is violated, `fail` when any spec is
  * violated (even if others could not be checked), `not-inspected` otherwise, with the reason.

@@ -3,6 +3,7 @@ import { modelDir, recipePath, stationDir, thresholdsFile } from '../config/load
 import type { Config } from '../config/schema.js';
 import { FusionStage } from '../fusion/stage.js';
 import { Inspector } from '../inspection/inspector.js';
+import { uncalibratedWithout, type JudgedSpec } from '../inspection/judge.js';
 import { prepareSpecs, type PreparedSpecs } from '../inspection/setup.js';
 import type { ImageOptions } from '../model/image.js';
 import { loadModel, variantFile, type LoadedModel } from '../model/load.js';
@@ -56,6 +57,7 @@ export async function openAppliance(config: Config, log: Logger): Promise<Applia
     if (prepared.rejected.length) {
       throw new StartError(`recipe ${recipePath(config)}: ${prepared.rejected.map((r) => `spec ${r.id} ("${r.text}"): ${r.reason}`).join('; ')}`);
     }
+    warnUncalibrated(log, prepared.specs, path);
     await f.ready();
     const inspector = new Inspector(model, prepared.specs, (t) => f.recycle(t));
     log.info({ model: model.id, recipe: recipe.recipe ?? recipePath(config), specs: prepared.specs.map((s) => `${s.id}:${s.kind}`) }, 'appliance ready');
@@ -74,5 +76,16 @@ export async function openAppliance(config: Config, log: Logger): Promise<Applia
   } catch (e) {
     await Promise.all([f.close(), model.close()]);
     throw e;
+  }
+}
+
+/** Said at start and on a model change: a camera failing later is when it would matter. */
+export function warnUncalibrated(log: Logger, specs: JudgedSpec[], thresholdsPath: string): void {
+  const lacking = uncalibratedWithout(specs);
+  if (Object.keys(lacking).length) {
+    log.warn(
+      { thresholds: thresholdsPath, specs: lacking },
+      'no thresholds calibrated for wafers missing a modality: such wafers are judged with complete-wafer thresholds and good ones may fail; run wafer-inspect calibrate thresholds again',
+    );
   }
 }

@@ -1,4 +1,5 @@
 import type { Logger } from '../common/log.js';
+import { thresholdsFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { Inspector } from '../inspection/inspector.js';
 import type { JudgedSpec } from '../inspection/judge.js';
@@ -8,6 +9,7 @@ import { loadRecipe, parseRecipe, RecipeError, type Recipe } from '../specs/reci
 import type { ModelThresholds } from '../specs/thresholds.js';
 import { CommandRejected, type CommandHandler } from '../telemetry/commands/index.js';
 import type { ControlState, ModelState, RecipeState, RunState } from '../telemetry/state.js';
+import { warnUncalibrated } from './appliance.js';
 import type { ControlRig } from './arms.js';
 import type { CaptureGate } from './gate.js';
 import { ModelRefused, openForLine, type LineModel } from './model-swap.js';
@@ -154,6 +156,7 @@ export class ServiceCommands implements CommandHandler {
     this.model = modelState(next.model, variant);
     this.recipe = recipeState(this.activeRecipe, this.recipe.source, next.prepared);
     this.o.log.info({ from, to: next.model.id, variant, path: source.path }, 'model changed by command');
+    warnUncalibrated(this.o.log, next.prepared.specs, thresholdsFile(this.o.config));
     this.o.onModel?.({ ok: true, from, to: next, path: source.path, recipe: this.recipe });
     return this.model;
   }
