@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from onnx import numpy_helper
 
-from model import DETAIL_CHANNELS, DETAIL_SLICES, INPUT_CHANNELS, MODALITIES, RING_CHANNELS, RING_SLICES, SLICES, ImageModel, TextModel, rim_map, ring_residual, ring_table
+from model import MODALITIES, RING_CHANNELS, RING_SLICES, SLICES, ImageModel, TextModel, rim_map, ring_residual, ring_table
 
 
 def onnx_scope(root, name):
@@ -46,28 +46,6 @@ class FoldedEntry(nn.Module):
             self.register_buffer("f%d" % i, torch.from_numpy(f.copy()))
         self.rim = None
         self.ring = None
-        self.detail = None
-
-    def inputs(self):
-        """How many of fusion's channels the model takes: the first eight, and the detail ones after add_detail."""
-        return len(INPUT_CHANNELS) + (len(DETAIL_CHANNELS) if self.detail is not None else 0)
-
-    def add_detail(self, weights=None):
-        """Convolutions over the detail channels (model.DETAIL_CHANNELS: the spread within each cell),
-        one for each modality that has them, starting at zero unless given (a base that has them), so
-        the model begins exactly as the base. Exported as part of that modality's entry convolution."""
-        self.detail = nn.ModuleDict()
-        for i, m in enumerate(MODALITIES):
-            if m not in DETAIL_SLICES:
-                continue
-            lo, hi = DETAIL_SLICES[m]
-            conv = nn.Conv2d(hi - lo, getattr(self, "w%d" % i).shape[0], 3, 2, 1, bias=False)
-            with torch.no_grad():
-                if weights is None:
-                    conv.weight.zero_()
-                else:
-                    conv.weight.copy_(torch.from_numpy(weights[m]))
-            self.detail[m] = conv
 
     def add_rim(self, grid):
         """A trainable term on the signed distance to the rim (model.rim_map), starting at zero so the
@@ -99,8 +77,7 @@ class FoldedEntry(nn.Module):
     def ring_of(self, x):
         """The ring residual of x: carried as extra channels by training crops (cut from the whole
         wafer's, data.Arrays.x with ring), computed from the whole grid otherwise."""
-        n = self.inputs()
-        return x[:, n:n + len(RING_CHANNELS)] if x.shape[1] > n else ring_residual(x, self.ring_band, self.ring_nb)
+        return x[:, 8:8 + len(RING_CHANNELS)] if x.shape[1] > 8 else ring_residual(x, self.ring_band, self.ring_nb)
 
     @torch.no_grad()
     def fold(self, radius):
@@ -124,15 +101,11 @@ class FoldedEntry(nn.Module):
                 s = x.shape[-1] // 2
                 fixed = torch.cat([fixed[:, :, r // 2:r // 2 + s, c // 2:c // 2 + s] for r, c in radius.tolist()])
             inp, w = x[:, lo:hi], getattr(self, "w%d" % i)
-            # one convolution over the modality's channels, its ring channels and its detail channels: in
-            # the exported graph a second convolution and its sum cost more than the wider input (0.5 ms a wafer)
             if ring is not None:
+                # one convolution over the modality's channels and its ring channels: in the exported
+                # graph a second convolution and its sum cost more than the wider input (0.5 ms a wafer)
                 inp = torch.cat([inp, ring[:, RING_SLICES[m][0]:RING_SLICES[m][1]]], 1)
                 w = torch.cat([w, self.ring[i].weight], 1)
-            if self.detail is not None and m in self.detail:
-                lo_d, hi_d = DETAIL_SLICES[m]
-                inp = torch.cat([inp, x[:, len(INPUT_CHANNELS) + lo_d:len(INPUT_CHANNELS) + hi_d]], 1)
-                w = torch.cat([w, self.detail[m].weight], 1)
             out.append(F.relu(F.conv2d(inp, w, None, 2, 1) + fixed))
         return out
 
@@ -154,11 +127,8 @@ def _unfold_bn(bn, bias):
         bn.bias.copy_(torch.from_numpy(bias))
 
 
-def load_image(path, grid, channels=INPUT_CHANNELS):
-    """channels: the model's input channels (model.json); with DETAIL_CHANNELS among them its entry
-    convolutions carry detail columns after the ring ones."""
+def load_image(path, grid):
     m = onnx.load(path)
-    detail = all(c in channels for c in DETAIL_CHANNELS)
     g, init = m.graph, _arrays(m)
     image = ImageModel(grid)
     convs = {n.name[: -len("/Conv")]: n for n in g.node if n.op_type == "Conv" and n.name.startswith("/backbone/")}
@@ -179,14 +149,11 @@ def load_image(path, grid, channels=INPUT_CHANNELS):
                 _unfold_bn(parent[int(name.rsplit(".", 1)[1]) + 1], b)
         done.add(node.name)
     assert len(done) == len(convs), "backbone convolutions of %s not matched: %s" % (path, sorted(set(n.name for n in convs.values()) - done))
-    entry_w, entry_f, ring_w, detail_w = [], [], [], {}
+    entry_w, entry_f, ring_w = [], [], []
     for i, m in enumerate(MODALITIES):
         conv = next(n for n in g.node if n.name == "/entry/Conv" + ("_%d" % i if i else ""))
         add = next(n for n in g.node if n.op_type == "Add" and conv.output[0] in n.input)
         w, k = init[conv.input[1]], SLICES[m][1] - SLICES[m][0]
-        if detail and m in DETAIL_SLICES:
-            nd = DETAIL_SLICES[m][1] - DETAIL_SLICES[m][0]
-            detail_w[m], w = w[:, w.shape[1] - nd:], w[:, :w.shape[1] - nd]
         # a model with the ring input convolves each modality's channels and its ring channels at once
         entry_w.append(w[:, :k])
         ring_w.append(w[:, k:] if w.shape[1] > k else None)
@@ -199,8 +166,6 @@ def load_image(path, grid, channels=INPUT_CHANNELS):
     if any(w is not None for w in ring_w):
         assert all(w is not None for w in ring_w), "%s: ring convolutions for only some modalities" % path
         image.entry.add_ring(grid, ring_w)
-    if detail:
-        image.entry.add_detail(detail_w)
     with torch.no_grad():
         for m, gate in enumerate(image.gates):
             node = next(n for n in g.node if n.name == onnx_scope(image, "gates.%d" % m) + "/MatMul")
@@ -230,7 +195,7 @@ def load_model(folder):
     """(image, text, manifest) of a model folder, from its float ONNX files."""
     manifest = json.load(open(os.path.join(folder, "model.json")))
     files = manifest["files"]
-    image = load_image(os.path.join(folder, files.get("imageFloat", files["image"])["path"]), manifest["grid"]["size"], manifest["inputChannels"])
+    image = load_image(os.path.join(folder, files.get("imageFloat", files["image"])["path"]), manifest["grid"]["size"])
     vocab = len(json.load(open(os.path.join(folder, files["tokenizer"]["path"])))["vocab"])
     text = load_text(os.path.join(folder, files["text"]["path"]), vocab, len(manifest["kinds"]))
     return image, text, manifest

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import torch
 
-from model import DETAIL_CHANNELS, INPUT_CHANNELS, ring_band
+from model import INPUT_CHANNELS, ring_band
 
 CLASSES = ["edge-burr", "edge-chip", "scratch", "particle", "stain", "crack", "void", "hotspot"]
 
@@ -14,8 +14,7 @@ class Arrays:
     only built-in classes, so theirs are discs of the truth's size around its centre."""
 
     def __init__(self, prefixes, extra=()):
-        self.inputs, self.masks, self.wafers, self.perms, self.names = [], [], [], [], []
-        self.channels = list(INPUT_CHANNELS)
+        self.inputs, self.masks, self.wafers, self.perms = [], [], [], []
         self.classes = CLASSES + [c for c in extra if c not in CLASSES]
         self.field = 320.0
         self.grid = None
@@ -30,28 +29,17 @@ class Arrays:
             assert g == self.grid, "chunks with different grids"
             self.field = float(idx["grid"]["fieldMm"])
             n = len(idx["wafers"])
-            self.names.append((p, list(idx["channels"])))
             self.perms.append([list(idx["channels"]).index(c) for c in INPUT_CHANNELS])
-            self.inputs.append(np.memmap(p + ".inputs.u16", dtype="<u2", mode="r", shape=(n, len(idx["channels"]), g, g)))
+            self.inputs.append(np.memmap(p + ".inputs.u16", dtype="<u2", mode="r", shape=(n, 8, g, g)))
             self.masks.append(np.memmap(p + ".masks.u8", dtype="u1", mode="r", shape=(n, g, g)))
             self.wafers += [(len(self.inputs) - 1, i, w) for i, w in enumerate(idx["wafers"])]
 
     def __len__(self):
         return len(self.wafers)
 
-    def with_detail(self):
-        """From now on x() carries model.DETAIL_CHANNELS after the first eight; chunks written before
-        fusion made them cannot."""
-        for p, names in self.names:
-            missing = [c for c in DETAIL_CHANNELS if c not in names]
-            if missing:
-                raise SystemExit("%s.json: no %s channel; render the data again (models/make-data.sh)" % (p, ", ".join(missing)))
-        self.channels = list(INPUT_CHANNELS) + list(DETAIL_CHANNELS)
-        self.perms = [[names.index(c) for c in self.channels] for _, names in self.names]
-
     def x(self, k, r0=0, c0=0, size=None):
-        """The fused tensor's window [channels, size, size]; after with_ring, the ring residual's 5
-        channels follow, cut from the whole wafer's (a crop alone lacks the cells its rim cells are compared with)."""
+        """The fused tensor's window [8, size, size]; after with_ring, the ring residual's 5 channels
+        follow, cut from the whole wafer's (a crop alone lacks the cells its rim cells are compared with)."""
         c, i, _ = self.wafers[k]
         size = size or self.grid
         x = self.inputs[c][i, self.perms[c], r0:r0 + size, c0:c0 + size].astype(np.float32) / 65535.0

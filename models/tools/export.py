@@ -21,7 +21,7 @@ from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 sys.path.insert(0, os.path.dirname(__file__))
 from bpe import Tokenizer  # noqa: E402
 from data import CLASSES, Arrays, class_targets  # noqa: E402
-from model import DETAIL_CHANNELS, EMBED, INPUT_CHANNELS, MODALITIES, STRIDE, ImageModel, TextModel  # noqa: E402
+from model import EMBED, INPUT_CHANNELS, MODALITIES, STRIDE, ImageModel, TextModel  # noqa: E402
 from train import CANONICAL, KINDS, encode_all, prefixes  # noqa: E402
 
 OPSET = 13
@@ -42,14 +42,9 @@ def export_text(text, path, max_len):
                       dynamic_axes={"ids": {0: "batch"}, "embedding": {0: "batch"}, "kinds": {0: "batch"}})
 
 
-def input_channels(image):
-    """Fusion's channels the image model takes: the first eight, and the detail ones when its entry reads them."""
-    return INPUT_CHANNELS + (DETAIL_CHANNELS if getattr(image.entry, "detail", None) is not None else [])
-
-
 def export_image(image, path, grid):
     image.entry.fold(image.radius)
-    x = torch.rand(2, len(input_channels(image)), grid, grid)
+    x = torch.rand(2, 8, grid, grid)
     x[:, [3, 5, 7]] = 1.0
     q = torch.nn.functional.normalize(torch.randn(3, EMBED), dim=-1)
     torch.onnx.export(image, (x, q), path, opset_version=OPSET, input_names=["image", "queries"], output_names=["scores"],
@@ -72,7 +67,7 @@ def quantise(image, arrays, n_calibrate, grid):
         mapping = mapping.set_module_name(name, None)
     entry = lambda x: image.entry(x, image.radius)  # noqa: E731
     with torch.no_grad():
-        a, b, c = entry(torch.rand(1, len(input_channels(image)), grid, grid))
+        a, b, c = entry(torch.rand(1, 8, grid, grid))
     prepared = prepare_fx(image.backbone, mapping, example_inputs=(a, b, c))
     with torch.no_grad():
         for k in range(min(n_calibrate, len(arrays))):
@@ -117,14 +112,14 @@ def sha256(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def write_manifest(out, model_id, grid, classes, canonical, parameters, weights=None, extra=None, channels=INPUT_CHANNELS):
+def write_manifest(out, model_id, grid, classes, canonical, parameters, weights=None, extra=None):
     """model.json of an exported folder: what the appliance checks on load; `extra` adds keys it ignores."""
     p = lambda f: os.path.join(out, f)  # noqa: E731
     manifest = {
         "format": "wafer-inspect-model/1",
         "id": model_id,
         "grid": {"size": grid, "fieldMm": 320, "roiRadiusMm": 158},
-        "inputChannels": list(channels),
+        "inputChannels": INPUT_CHANNELS,
         "outputStride": STRIDE,
         "embedding": EMBED,
         "classes": list(classes),

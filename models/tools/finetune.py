@@ -30,9 +30,9 @@ from base import load_model  # noqa: E402
 from bpe import Tokenizer, read_corpus  # noqa: E402
 from corpus import phrase  # noqa: E402
 from data import CLASSES, Arrays, sample_batch  # noqa: E402
-from export import export_image, export_text, input_channels, modality_weights, quantise, sha256, write_manifest  # noqa: E402
+from export import export_image, export_text, modality_weights, quantise, sha256, write_manifest  # noqa: E402
 from lora import adapter_parameters, add_adapters, merge_adapters  # noqa: E402
-from model import DETAIL_SLICES, INPUT_CHANNELS, NEEDS, RING_SLICES, SLICES, STRIDE  # noqa: E402
+from model import NEEDS, RING_SLICES, SLICES, STRIDE  # noqa: E402
 from train import encode_all, evaluate, prefixes, step_loss  # noqa: E402
 
 IMAGE_LAYERS = "backbone.stems.*,backbone.mix.*,backbone.trunk.*,backbone.own.*,backbone.shared.*,gates.*"
@@ -73,12 +73,11 @@ def corpus_for(base_corpus, kinds, classes, rng, per_kind):
     return by
 
 
-def hide_modality(x, y, classes, rng, p, inputs=len(INPUT_CHANNELS)):
-    """With probability p, zero one present modality of a crop (values, mask, detail and ring
-    channels) when another is present, as fusion leaves a missing frame. inputs: how many of the
-    crop's channels are fusion's (the ring residual's follow). The classes that need it (model.NEEDS)
-    lose their targets there: the appliance does not check them without it, and a target the crop
-    cannot show would teach the model to guess."""
+def hide_modality(x, y, classes, rng, p):
+    """With probability p, zero one present modality of a crop (values and mask) when another is
+    present, as fusion leaves a missing frame. The classes that need it (model.NEEDS) lose their
+    targets there: the appliance does not check them without it, and a target the crop cannot show
+    would teach the model to guess."""
     if p <= 0 or rng.random() >= p:
         return x, y
     present = [m for m, (lo, hi) in SLICES.items() if x[hi - 1].max() > 0.5]
@@ -87,10 +86,8 @@ def hide_modality(x, y, classes, rng, p, inputs=len(INPUT_CHANNELS)):
     m = present[rng.integers(len(present))]
     x = x.copy()
     x[SLICES[m][0]:SLICES[m][1]] = 0
-    if inputs > len(INPUT_CHANNELS) and m in DETAIL_SLICES:
-        x[len(INPUT_CHANNELS) + DETAIL_SLICES[m][0]:len(INPUT_CHANNELS) + DETAIL_SLICES[m][1]] = 0
-    if x.shape[0] > inputs:
-        x[inputs + RING_SLICES[m][0]:inputs + RING_SLICES[m][1]] = 0
+    if x.shape[0] > 8:
+        x[8 + RING_SLICES[m][0]:8 + RING_SLICES[m][1]] = 0
     y = y.copy()
     for j, c in enumerate(classes):
         if NEEDS.get(c) == m:
@@ -113,15 +110,11 @@ def run_stage(name, steps, params, a, image, text, train, having, ids, kinds_all
         p.requires_grad_(False)
     for p in params:
         p.requires_grad_(True)
-    # the ring and detail convolutions start at zero on inputs of a few hundredths: at the others' rate
-    # they take thousands of steps to matter, so they may have their own (--ring-lr, --detail-lr)
+    # the ring convolutions start at zero on inputs of a few hundredths: at the others' rate they take
+    # thousands of steps to matter, so they may have their own (--ring-lr)
     ring = {id(p) for p in image.entry.ring.parameters()} if image.entry.ring is not None and a.ring_lr else set()
-    detail_lr = a.detail_lr or a.ring_lr
-    detail = {id(p) for p in image.entry.detail.parameters()} if image.entry.detail is not None and detail_lr else set()
     own = [p for p in params if id(p) in ring]
-    own_detail = [p for p in params if id(p) in detail]
-    groups = [{"params": [p for p in params if id(p) not in ring | detail]}] + ([{"params": own, "lr": a.ring_lr}] if own else []) \
-        + ([{"params": own_detail, "lr": detail_lr}] if own_detail else [])
+    groups = [{"params": [p for p in params if id(p) not in ring]}] + ([{"params": own, "lr": a.ring_lr}] if own else [])
     opt = torch.optim.AdamW(groups, lr=a.lr, weight_decay=0.0)
     warm = max(1, min(100, steps // 10))
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -134,7 +127,7 @@ def run_stage(name, steps, params, a, image, text, train, having, ids, kinds_all
     for step in range(1, steps + 1):
         xs, ys, origins = [], [], []
         for x, y, origin in sample_batch(rng, train, having, a.batch, a.crop, STRIDE):
-            x, y = hide_modality(x, y, classes, rng, a.drop_modality, image.entry.inputs())
+            x, y = hide_modality(x, y, classes, rng, a.drop_modality)
             xs.append(x)
             ys.append(y)
             origins.append(origin)
@@ -186,8 +179,6 @@ def main():
     ap.add_argument("--rim", action="store_true", help="add a trainable term on the distance to the rim to the entry convolutions (trained in stage 1; entry.rim.*)")
     ap.add_argument("--ring", action="store_true", help="add trainable convolutions over the rim's ring residual to the entry (model.ring_residual; trained in stage 1; entry.ring.*)")
     ap.add_argument("--ring-lr", type=float, default=None, help="learning rate of the ring convolutions (default: --lr)")
-    ap.add_argument("--detail", action="store_true", help="add trainable convolutions over fusion's detail channels (model.DETAIL_CHANNELS) to the entry (trained in stage 1; entry.detail.*)")
-    ap.add_argument("--detail-lr", type=float, default=None, help="learning rate of the detail convolutions (default: --ring-lr)")
     ap.add_argument("--steps", type=int, default=1000, help="adapter steps")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--crop", type=int, default=96)
@@ -222,13 +213,6 @@ def main():
     kinds = parse_kinds(a.kind)
     train = Arrays(sorted({q for p in a.train.split(",") for q in prefixes(p)}), extra=list(kinds))
     val = Arrays(prefixes(a.val), extra=list(kinds)) if a.val else None
-    if a.detail:
-        if image.entry.detail is not None:
-            raise SystemExit("--detail: %s already reads the detail channels" % a.base)
-        image.entry.add_detail()
-    if image.entry.detail is not None:
-        for arrays in (train, val) if val else (train,):
-            arrays.with_detail()
     classes = train.classes
     unnamed = sorted({d["class"] for w in train.wafers for d in w[2]["truth"]} - set(classes))
     if unnamed:
@@ -298,8 +282,8 @@ def main():
         "base": {"id": base["id"], "imageFloat": base["files"]["imageFloat"]["sha256"], "text": base["files"]["text"]["sha256"]},
         "adaptation": {
             "method": "lora", "rank": a.rank, "alpha": a.alpha, "seed": a.seed,
-            "stage1": {"steps": a.stage1_steps, "layers": a.stage1_layers if a.stage1_steps else "", "parameters": count(stage1), "rim": a.rim, "ring": a.ring, "detail": a.detail},
-            "steps": a.steps, "batch": a.batch, "crop": a.crop, "lr": a.lr, "ringLr": a.ring_lr, "detailLr": a.detail_lr or a.ring_lr, "dropModality": a.drop_modality,
+            "stage1": {"steps": a.stage1_steps, "layers": a.stage1_layers if a.stage1_steps else "", "parameters": count(stage1), "rim": a.rim, "ring": a.ring},
+            "steps": a.steps, "batch": a.batch, "crop": a.crop, "lr": a.lr, "ringLr": a.ring_lr, "dropModality": a.drop_modality,
             "imageLayers": image_adapted, "textLayers": text_adapted,
             "trainableParameters": count(lora) + count(head), "adapterParameters": count(lora), "fullParameters": full,
             "newClasses": kinds,
@@ -309,9 +293,8 @@ def main():
             "corpus": hashlib.sha256(open(a.corpus, "rb").read()).hexdigest(),
         },
     }
-    added = count(image.entry.detail.parameters()) if a.detail else 0
-    params = {"image": base["parameters"]["image"] + added, "text": count(text.parameters())}
-    write_manifest(a.out, a.id, train.grid, classes, canonical, params, weights, adaptation, input_channels(image))
+    params = {"image": base["parameters"]["image"], "text": count(text.parameters())}
+    write_manifest(a.out, a.id, train.grid, classes, canonical, params, weights, adaptation)
     with open(p("finetune.log"), "w") as f:
         f.write("\n".join(lines) + "\n")
     for f in ("text.onnx", "image-fp32.onnx", "image-int8.onnx", "tokenizer.json"):

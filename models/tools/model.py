@@ -16,11 +16,6 @@ MODALITIES = ["visible", "infrared", "xray"]
 # the fused tensor's channels (src/fusion/grid.ts): each modality's values then its mask, contiguous
 INPUT_CHANNELS = ["visible-r", "visible-g", "visible-b", "mask-visible", "infrared", "mask-infrared", "xray", "mask-xray"]
 SLICES = {"visible": (0, 4), "infrared": (4, 6), "xray": (6, 8)}
-# fusion's channels after those: the spread of a modality's pixels within each cell, which keeps what a
-# cell's mean dilutes (a 0.1 mm scratch). A model that reads them (base.FoldedEntry.add_detail) takes
-# INPUT_CHANNELS + DETAIL_CHANNELS; one that does not, the first eight, a prefix of the same tensor.
-DETAIL_CHANNELS = ["visible-std"]
-DETAIL_SLICES = {"visible": (0, 1)}
 # contracts §3, as src/specs/read.ts NEEDED_MODALITIES: the modality each class must be seen in. Without
 # it a wafer is not inspected for that class, so a model shown a crop without it is taught silence there.
 NEEDS = {"edge-burr": "visible", "edge-chip": "visible", "scratch": "visible", "particle": "visible",

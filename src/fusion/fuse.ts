@@ -45,15 +45,6 @@ export class Fuser {
     return t;
   }
 
-  private sq = new Float64Array(0);
-
-  /** Per-cell sums of squared green values, reused from wafer to wafer. */
-  private squares(cells: number): Float64Array {
-    if (this.sq.length !== cells) this.sq = new Float64Array(cells);
-    else this.sq.fill(0);
-    return this.sq;
-  }
-
   /** Builds the grid tables for the station's own cameras now rather than on the first wafer. */
   warm(): void {
     for (const m of MODALITIES) {
@@ -81,7 +72,7 @@ export class Fuser {
       const range = cam?.range ?? (m === 'visible' ? [0, 255] : [0, 65535]);
       const mask = out.subarray(CHANNEL.mask[m] * G2, (CHANNEL.mask[m] + 1) * G2);
       mask.set(table.seen);
-      if (m === 'visible') fuseRgb(f.data as Uint8Array, table, corr, range, out, G2, this.squares(G2));
+      if (m === 'visible') fuseRgb(f.data as Uint8Array, table, corr, range, out, G2);
       else fuseGrey(f.data as Uint16Array, table, corr, range, out.subarray(CHANNEL[m] * G2, (CHANNEL[m] + 1) * G2));
     }
     return out;
@@ -165,14 +156,13 @@ function fuseGrey(d: Uint16Array, t: GridTable, corr: PixelCorrection | undefine
   for (let k = 0; k < t.gather.length; k += 2) out[t.gather[k]] = pixelValue(d[t.gather[k + 1]], t.gather[k + 1], n);
 }
 
-function fuseRgb(d: Uint8Array, t: GridTable, corr: PixelCorrection | undefined, range: readonly number[], out: Float32Array, G2: number, sq: Float64Array): void {
+function fuseRgb(d: Uint8Array, t: GridTable, corr: PixelCorrection | undefined, range: readonly number[], out: Float32Array, G2: number): void {
   const n = normaliseFor(t, corr, range, G2);
   const R = out.subarray(0, G2);
   const Gc = out.subarray(G2, 2 * G2);
   const B = out.subarray(2 * G2, 3 * G2);
-  if (n.scale) sumScaledRgb(d, t.runs, n.scale, n.offset!, R, Gc, B, sq);
-  else sumRgbRuns(d, t.runs, R, Gc, B, sq);
-  spread(Gc, sq, t, n, out.subarray(CHANNEL.std.visible * G2, (CHANNEL.std.visible + 1) * G2));
+  if (n.scale) sumScaledRgb(d, t.runs, n.scale, R, Gc, B);
+  else sumRgbRuns(d, t.runs, R, Gc, B);
   for (const ch of [R, Gc, B]) finish(ch, t, n);
   for (let k = 0; k < t.gather.length; k += 2) {
     const c = t.gather[k];
@@ -183,22 +173,7 @@ function fuseRgb(d: Uint8Array, t: GridTable, corr: PixelCorrection | undefined,
   }
 }
 
-/**
- * Standard deviation of each cell's normalised green values, from the sums before finish(): Σv and
- * Σv² over the cell's pixels, v the raw value, or (raw − offset)·scale with a per-pixel correction.
- * A cell filled from one pixel (t.gather) has none and stays 0.
- */
-function spread(sum: Float32Array, sq: Float64Array, t: GridTable, n: Normalise, out: Float32Array): void {
-  for (let c = 0; c < out.length; c++) {
-    const ic = t.invCount[c];
-    if (ic === 0) continue;
-    const mean = (sum[c] - (n.dark ? n.dark[c] : 0)) * ic;
-    const v = sq[c] * ic - mean * mean;
-    out[c] = v > 0 ? Math.sqrt(v) * n.k : 0;
-  }
-}
-
-function sumScaledRgb(d: Uint8Array, runs: Uint32Array, sc: Float32Array, off: Float32Array, R: Float32Array, Gc: Float32Array, B: Float32Array, sq: Float64Array): void {
+function sumScaledRgb(d: Uint8Array, runs: Uint32Array, sc: Float32Array, R: Float32Array, Gc: Float32Array, B: Float32Array): void {
   for (let k = 0, p = 0; k < runs.length; k++) {
     const end = p + (runs[k] >>> LEN_SHIFT);
     const cell = runs[k] & SKIP;
@@ -209,19 +184,15 @@ function sumScaledRgb(d: Uint8Array, runs: Uint32Array, sc: Float32Array, off: F
     let r = 0;
     let g = 0;
     let b = 0;
-    let g2 = 0;
     for (; p < end; p++) {
       const s = sc[p];
       r += d[p * 3] * s;
       g += d[p * 3 + 1] * s;
       b += d[p * 3 + 2] * s;
-      const v = (d[p * 3 + 1] - off[p]) * s;
-      g2 += v * v;
     }
     R[cell] += r;
     Gc[cell] += g;
     B[cell] += b;
-    sq[cell] += g2;
   }
 }
 
@@ -233,9 +204,8 @@ const LANES = 0x00ff00ff;
  * 16-bit lanes of one integer, so six additions sum twelve bytes. Little-endian words of R0 G0 B0 R1 |
  * G1 B1 R2 G2 | B2 R3 G3 B3: even bytes of the first word are R0 and B0, odd ones G0 and R1, and so on.
  * A run is at most MAX_LEN pixels (table.ts): 127 groups, 127 · 255 in the upper lane, within an int32.
- * Green is squared too (G0 G1 G2 G3 are bytes 1, 4, 7, 10): MAX_LEN · 255² also fits an int32.
  */
-export function sumRgbRuns(d: Uint8Array, runs: Uint32Array, R: Float32Array, Gc: Float32Array, B: Float32Array, sq: Float64Array): void {
+export function sumRgbRuns(d: Uint8Array, runs: Uint32Array, R: Float32Array, Gc: Float32Array, B: Float32Array): void {
   const dv = new DataView(d.buffer, d.byteOffset, d.byteLength);
   for (let k = 0, p = 0; k < runs.length; k++) {
     const end = p + (runs[k] >>> LEN_SHIFT);
@@ -253,15 +223,10 @@ export function sumRgbRuns(d: Uint8Array, runs: Uint32Array, R: Float32Array, Gc
     let a3 = 0;
     let a4 = 0;
     let a5 = 0;
-    let g2 = 0;
     for (; q + 12 <= e; q += 12) {
       const w0 = dv.getUint32(q, true);
       const w1 = dv.getUint32(q + 4, true);
       const w2 = dv.getUint32(q + 8, true);
-      const g0 = (w0 >>> 8) & 0xff;
-      const g1 = w1 & 0xff;
-      const g3 = (w2 >>> 16) & 0xff;
-      g2 = (g2 + g0 * g0 + g1 * g1 + (w1 >>> 24) * (w1 >>> 24) + g3 * g3) | 0;
       a0 = (a0 + (w0 & LANES)) | 0;
       a1 = (a1 + ((w0 >>> 8) & LANES)) | 0;
       a2 = (a2 + (w1 & LANES)) | 0;
@@ -276,11 +241,9 @@ export function sumRgbRuns(d: Uint8Array, runs: Uint32Array, R: Float32Array, Gc
       r += d[q];
       g += d[q + 1];
       b += d[q + 2];
-      g2 += d[q + 1] * d[q + 1];
     }
     R[cell] += r;
     Gc[cell] += g;
     B[cell] += b;
-    sq[cell] += g2;
   }
 }

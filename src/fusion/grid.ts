@@ -42,17 +42,11 @@ export function cellCentre(grid: Grid, row: number, col: number): [number, numbe
  * can take each modality as one contiguous slice: visible RGB 0..1 and its mask, infrared
  * (normalised by the station's calibration) and its mask, X-ray transmission and its mask. A mask is
  * 1 where the modality's camera sees the cell and its frame was usable, 0 elsewhere.
- *
- * Then visible-std: the standard deviation of the visible green values over the cell's pixels. A cell
- * mean dilutes a 0.1 mm scratch to a few percent of a 1.25 mm cell; its spread keeps about four times
- * that. It comes last so that a model made before it, which takes the first eight channels, reads
- * the same tensor (model/load.ts: a model's channels are a prefix of these).
  */
-export const TENSOR_CHANNELS = ['visible-r', 'visible-g', 'visible-b', 'mask-visible', 'infrared', 'mask-infrared', 'xray', 'mask-xray', 'visible-std'] as const;
-export const CHANNEL = { visible: 0, infrared: 4, xray: 6, mask: { visible: 3, infrared: 5, xray: 7 }, std: { visible: 8 } } as const;
+export const TENSOR_CHANNELS = ['visible-r', 'visible-g', 'visible-b', 'mask-visible', 'infrared', 'mask-infrared', 'xray', 'mask-xray'] as const;
+export const CHANNEL = { visible: 0, infrared: 4, xray: 6, mask: { visible: 3, infrared: 5, xray: 7 } } as const;
 
-/** Leaves a modality out of a fused tensor as fusion leaves a missing frame: values, mask and spread zero. */
+/** Leaves a modality out of a fused tensor as fusion leaves a missing frame: values and mask zero. */
 export function blankModality(tensor: Float32Array, cells: number, m: Modality): void {
   tensor.fill(0, CHANNEL[m] * cells, (CHANNEL.mask[m] + 1) * cells);
-  if (m === 'visible') tensor.fill(0, CHANNEL.std.visible * cells, (CHANNEL.std.visible + 1) * cells);
 }

@@ -28,13 +28,12 @@ let batchBuffer = new Float32Array(0);
 
 serveTasks<ImageBatch, ImageScores>(
   async ({ tensors, queries, specs }) => {
-    const G = manifest.grid.size;
-    const C = manifest.inputChannels.length;
-    // the model's channels lead the fused tensor's (load.ts); the rest are not its input
-    const per = C * G * G;
+    const per = tensors[0].length;
     const B = tensors.length;
     if (batchBuffer.length < B * per) batchBuffer = new Float32Array(B * per);
-    tensors.forEach((t, i) => batchBuffer.set(t.subarray(0, per), i * per));
+    tensors.forEach((t, i) => batchBuffer.set(t, i * per));
+    const G = manifest.grid.size;
+    const C = manifest.inputChannels.length;
     const image = new ort.Tensor('float32', batchBuffer.subarray(0, B * per), [B, C, G, G]);
     const q = new ort.Tensor('float32', queries, [specs, manifest.embedding]);
     const t0 = performance.now();

@@ -30,12 +30,11 @@ export function variantFile(v: Variant): ImageOptions['variant'] {
 
 /**
  * Opens a model folder: manifest, hashes, sessions, and that its input is the fused tensor this
- * appliance produces (same grid; its channels the first of fusion's, in order, which a model made
- * before a channel was appended still is). Any mismatch is an error here, before the first wafer.
+ * appliance produces (same channels, same grid). Any mismatch is an error here, before the first wafer.
  */
 export async function loadModel(dir: string, grid: GridSpec, o: Partial<ImageOptions> = {}): Promise<LoadedModel> {
   const manifest = await readManifest(dir);
-  if (manifest.inputChannels.join(',') !== TENSOR_CHANNELS.slice(0, manifest.inputChannels.length).join(',')) {
+  if (manifest.inputChannels.join(',') !== TENSOR_CHANNELS.join(',')) {
     throw new ModelError(`model ${manifest.id}: expects channels ${manifest.inputChannels.join(', ')}; fusion gives ${TENSOR_CHANNELS.join(', ')}`);
   }
   if (manifest.grid.size !== grid.size || manifest.grid.fieldMm !== grid.fieldMm) {
