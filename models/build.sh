@@ -59,13 +59,8 @@ BASE="$build/wafer-mm-3" OUT="$build/wafer-mm-4" TEXT_NONE="" CARD_COMMANDS="mod
 BASE="$build/wafer-mm-4" OUT="$build/wafer-mm-5" CARD_COMMANDS="models/build.sh $seed $steps" models/finetune.sh wafer-mm-5 \
   "$data/train-*" "$data/val-*" "$data/test-*" --stage1-steps 4000 --stage1-layers '*' --steps 0 \
   --batch 24 --crop 96 --text-batch 32 --threads 2 --drop-modality 0 --lr 5e-4 --ring-lr 2.5e-3 --val-every 1000 --seed "$(( seed + 4 ))"
-# wafer-mm-6: 2500 steps more with one modality hidden in 15% of the crops, the classes that need it
-# without targets there, so a wafer missing a frame is read on what it has (models/README.md)
-BASE="$build/wafer-mm-5" OUT="$build/wafer-mm-6" CARD_COMMANDS="models/build.sh $seed $steps" models/finetune.sh wafer-mm-6 \
+# wafer-mm-6, the default: 2500 steps more with one modality hidden in 15% of the crops, the classes that
+# need it without targets there, so a wafer missing a frame is read on what it has (models/README.md)
+BASE="$build/wafer-mm-5" CARD_COMMANDS="models/build.sh $seed $steps" models/finetune.sh wafer-mm-6 \
   "$data/train-[0-5]" "$data/val-*" "$data/test-*" --stage1-steps 2500 --stage1-layers '*' --steps 0 \
   --batch 24 --crop 96 --text-batch 32 --threads 2 --drop-modality 0.15 --lr 2.5e-4 --ring-lr 1.25e-3 --val-every 1250 --seed "$(( seed + 5 ))"
-# wafer-mm-7, the default: reads fusion's visible-std channel too (models/README.md, "Detail")
-BASE="$build/wafer-mm-6" CARD_COMMANDS="models/build.sh $seed $steps" models/finetune.sh wafer-mm-7 \
-  "$data/train-[0-5]" "$data/val-*" "$data/test-*" --detail --stage1-steps 3000 --stage1-layers '*' --steps 0 \
-  --batch 24 --crop 96 --text-batch 32 --threads 2 --drop-modality 0.15 --lr 2.5e-4 --ring-lr 1.25e-3 --detail-lr 2.5e-3 \
-  --val-every 1000 --seed "$(( seed + 6 ))"
