@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { DEFECT_CLASSES } from '../src/common/defects.js';
 import { exportDataset } from '../src/dataset/export.js';
 import { loadModel } from '../src/model/load.js';
 import { datasetPrefixes, readDataset } from '../src/model/dataset-reader.js';
@@ -37,4 +39,20 @@ t.test('record -> dataset -> train -> export -> load in onnxruntime-node', async
     t.ok(scores.every((s) => s >= 0 && s <= 1));
     break;
   }
+
+  // where the model's errors come from: every class reported, and every defect of a class either missed or found
+  const errors = run('errors.py', ['--model', join(dir, 'smoke'), '--data', join(dir, 'train-*'), '--threads', '1']);
+  const index = JSON.parse(readFileSync(join(dir, 'train-0.json'), 'utf8')) as { wafers: Array<{ truth: Array<{ class: string }> }> };
+  let reported = 0;
+  for (const c of DEFECT_CLASSES) {
+    const defects = index.wafers.flatMap((w) => w.truth).filter((d) => d.class === c).length;
+    const block = errors.split('\n').slice(errors.split('\n').findIndex((l) => l.startsWith(`${c}: `)));
+    t.ok(block.length > 0 && block[0].startsWith(`${c}: `), `${c} reported`);
+    if (!/threshold/.test(block[0])) continue;
+    reported++;
+    const missed = Number(/^ {2}missed (\d+)/m.exec(block.join('\n'))![1]);
+    const found = Number(/^ {2}found (\d+)/m.exec(block.join('\n'))![1]);
+    t.equal(missed + found, defects, `${c}: ${missed} missed and ${found} found of ${defects} defects`);
+  }
+  t.ok(reported > 0, `${reported} classes with positives and negatives in the lot`);
 });

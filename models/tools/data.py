@@ -30,7 +30,7 @@ class Arrays:
             self.field = float(idx["grid"]["fieldMm"])
             n = len(idx["wafers"])
             self.perms.append([list(idx["channels"]).index(c) for c in INPUT_CHANNELS])
-            self.inputs.append(np.memmap(p + ".inputs.u16", dtype="<u2", mode="r", shape=(n, 8, g, g)))
+            self.inputs.append(np.memmap(p + ".inputs.u16", dtype="<u2", mode="r", shape=(n, len(idx["channels"]), g, g)))
             self.masks.append(np.memmap(p + ".masks.u8", dtype="u1", mode="r", shape=(n, g, g)))
             self.wafers += [(len(self.inputs) - 1, i, w) for i, w in enumerate(idx["wafers"])]
 
