@@ -1,0 +1,40 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import t from 'tap';
+import { parse, stringify } from 'yaml';
+import { loadConfig } from '../src/config/load.js';
+import { openAppliance } from '../src/service/appliance.js';
+import { modelMissing, THRESHOLDS, writeServiceConfig } from './fixtures/service/setup.js';
+import { tempDir } from './helpers.js';
+
+const missing = modelMissing();
+if (missing) t.fail(`service tests need a model: ${missing}`);
+
+/** Opens the appliance with the given thresholds file and returns what it logged at warn. */
+async function warnings(dir: string, thresholds: string): Promise<Array<Record<string, unknown>>> {
+  const file = writeServiceConfig(dir);
+  writeFileSync(file, readFileSync(file, 'utf8').replace(`thresholds: ${JSON.stringify(THRESHOLDS)}`, `thresholds: ${JSON.stringify(thresholds)}`));
+  const lines: Array<Record<string, unknown>> = [];
+  const log = pino({ level: 'warn' }, new Writable({ write: (c, _e, cb) => (lines.push(JSON.parse(c.toString())), cb()) }));
+  const app = await openAppliance(await loadConfig(file), log);
+  await app.close();
+  return lines;
+}
+
+t.test('the appliance says at start when a wafer missing a modality would be judged with complete-wafer thresholds', { skip: missing ?? false }, async (t) => {
+  const dir = tempDir(t, 'wi-svc-thr-');
+  t.same(await warnings(dir, THRESHOLDS), [], 'the station thresholds have them: nothing to say');
+
+  const doc = parse(readFileSync(THRESHOLDS, 'utf8')) as { models: Record<string, { without?: unknown }> };
+  for (const m of Object.values(doc.models)) delete m.without;
+  const stripped = join(dir, 'old-thresholds.yaml');
+  writeFileSync(stripped, stringify(doc));
+  const said = await warnings(dir, stripped);
+  t.equal(said.length, 1, 'one warning');
+  t.match(said[0].msg, /no thresholds calibrated for wafers missing a modality.*run wafer-inspect calibrate thresholds again/);
+  t.equal(said[0].thresholds, stripped, 'naming the file');
+  // the service-test recipe: burr and particle need visible, voids X-ray
+  t.same(said[0].specs, { burr: ['infrared', 'xray'], particle: ['infrared', 'xray'], voids: ['visible', 'infrared'] }, 'and per spec the modalities it lacks them for');
+});
