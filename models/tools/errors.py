@@ -49,7 +49,7 @@ def main():
             for j, c in enumerate(classes):
                 r, col = np.unravel_index(s[j].argmax(), s[j].shape)
                 x, y = (col + 0.5) * cell - FIELD_MM / 2, FIELD_MM / 2 - (r + 0.5) * cell
-                under = sorted({d["class"] for d in truth if max(abs(d["xMm"] - x), abs(d["yMm"] - y)) < NEAR_MM + d["sizeMm"] / 2})
+                under = sorted("%s %.1f mm" % (d["class"], d["sizeMm"]) for d in truth if max(abs(d["xMm"] - x), abs(d["yMm"] - y)) < NEAR_MM + d["sizeMm"] / 2)
                 rows[c].append({"score": float(s[j].max()), "sizes": [d["sizeMm"] for d in truth if d["class"] == c],
                                 "under": under, "radius": float(np.hypot(x, y))})
     for c in classes:
@@ -63,11 +63,11 @@ def main():
         missed = sorted(s for r in pos if r["score"] < threshold for s in r["sizes"])
         found = sorted(s for r in pos if r["score"] >= threshold for s in r["sizes"])
         top = neg[:max(a.top, int(np.ceil(0.01 * len(neg))))]
-        on = Counter(u for r in top for u in (r["under"] or ["nothing"]))
+        on = Counter(u.split(" ")[0] for r in top for u in (r["under"] or ["nothing"]))
         print("%s: %d positives, %d negatives, threshold %.4f at %.1f%% false rejects" % (c, len(pos), len(neg), threshold, 100 * a.frr))
         print("  highest 1%% of negatives (%d), under their highest cell: %s" % (len(top), ", ".join("%s %d" % kv for kv in on.most_common())))
         for r in neg[:a.top]:
-            print("    %.4f  %-22s %3.0f mm from the centre" % (r["score"], ",".join(r["under"]) or "nothing", r["radius"]))
+            print("    %.4f  %-28s %3.0f mm from the centre" % (r["score"], ", ".join(r["under"]) or "nothing", r["radius"]))
         print("  missed %d: sizes (mm) median %.1f, %s" % (len(missed), np.median(missed) if missed else 0, " ".join("%.1f" % s for s in missed)))
         print("  found %d: sizes (mm) median %.1f" % (len(found), np.median(found) if found else 0))
 
