@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from onnx import numpy_helper
 
-from model import MODALITIES, RING_CHANNELS, RING_SLICES, SLICES, Chroma, ImageModel, TextModel, rim_map, ring_residual, ring_table
+from model import MODALITIES, RING_CHANNELS, RING_SLICES, SLICES, ImageModel, TextModel, rim_map, ring_residual, ring_table
 
 
 def onnx_scope(root, name):
@@ -46,19 +46,6 @@ class FoldedEntry(nn.Module):
             self.register_buffer("f%d" % i, torch.from_numpy(f.copy()))
         self.rim = None
         self.ring = None
-        self.chroma = None
-
-    def add_chroma(self, weights=None):
-        """A convolution over the visible colour (model.Chroma), computed from the visible channels in the
-        graph, starting at zero unless given (a base that has it) so the model begins as the base.
-        Exported as two more input columns of the visible entry convolution, after the ring's."""
-        self.colour = Chroma()
-        self.chroma = nn.Conv2d(2, self.w0.shape[0], 3, 2, 1, bias=False)
-        with torch.no_grad():
-            if weights is None:
-                self.chroma.weight.zero_()
-            else:
-                self.chroma.weight.copy_(torch.from_numpy(weights))
 
     def add_rim(self, grid):
         """A trainable term on the signed distance to the rim (model.rim_map), starting at zero so the
@@ -114,14 +101,11 @@ class FoldedEntry(nn.Module):
                 s = x.shape[-1] // 2
                 fixed = torch.cat([fixed[:, :, r // 2:r // 2 + s, c // 2:c // 2 + s] for r, c in radius.tolist()])
             inp, w = x[:, lo:hi], getattr(self, "w%d" % i)
-            # one convolution over the modality's channels, its ring channels and (visible) its colour: in
-            # the exported graph a second convolution and its sum cost more than the wider input (0.5 ms a wafer)
             if ring is not None:
+                # one convolution over the modality's channels and its ring channels: in the exported
+                # graph a second convolution and its sum cost more than the wider input (0.5 ms a wafer)
                 inp = torch.cat([inp, ring[:, RING_SLICES[m][0]:RING_SLICES[m][1]]], 1)
                 w = torch.cat([w, self.ring[i].weight], 1)
-            if self.chroma is not None and m == "visible":
-                inp = torch.cat([inp, self.colour(x)], 1)
-                w = torch.cat([w, self.chroma.weight], 1)
             out.append(F.relu(F.conv2d(inp, w, None, 2, 1) + fixed))
         return out
 
@@ -166,15 +150,10 @@ def load_image(path, grid):
         done.add(node.name)
     assert len(done) == len(convs), "backbone convolutions of %s not matched: %s" % (path, sorted(set(n.name for n in convs.values()) - done))
     entry_w, entry_f, ring_w = [], [], []
-    # a model with the colour input computes it in the graph (FoldedEntry.add_chroma); its two columns end the visible entry's
-    chroma = any(n.name.startswith("/entry/colour/") for n in g.node)
-    chroma_w = None
     for i, m in enumerate(MODALITIES):
         conv = next(n for n in g.node if n.name == "/entry/Conv" + ("_%d" % i if i else ""))
         add = next(n for n in g.node if n.op_type == "Add" and conv.output[0] in n.input)
         w, k = init[conv.input[1]], SLICES[m][1] - SLICES[m][0]
-        if chroma and m == "visible":
-            chroma_w, w = w[:, -2:], w[:, :-2]
         # a model with the ring input convolves each modality's channels and its ring channels at once
         entry_w.append(w[:, :k])
         ring_w.append(w[:, k:] if w.shape[1] > k else None)
@@ -187,8 +166,6 @@ def load_image(path, grid):
     if any(w is not None for w in ring_w):
         assert all(w is not None for w in ring_w), "%s: ring convolutions for only some modalities" % path
         image.entry.add_ring(grid, ring_w)
-    if chroma:
-        image.entry.add_chroma(chroma_w)
     with torch.no_grad():
         for m, gate in enumerate(image.gates):
             node = next(n for n in g.node if n.name == onnx_scope(image, "gates.%d" % m) + "/MatMul")

@@ -113,8 +113,6 @@ def run_stage(name, steps, params, a, image, text, train, having, ids, kinds_all
     # the ring convolutions start at zero on inputs of a few hundredths: at the others' rate they take
     # thousands of steps to matter, so they may have their own (--ring-lr)
     ring = {id(p) for p in image.entry.ring.parameters()} if image.entry.ring is not None and a.ring_lr else set()
-    # the colour convolution starts at zero too, and learns at the ring rate
-    ring |= {id(p) for p in image.entry.chroma.parameters()} if image.entry.chroma is not None and a.ring_lr else set()
     own = [p for p in params if id(p) in ring]
     groups = [{"params": [p for p in params if id(p) not in ring]}] + ([{"params": own, "lr": a.ring_lr}] if own else [])
     opt = torch.optim.AdamW(groups, lr=a.lr, weight_decay=0.0)
@@ -180,8 +178,7 @@ def main():
     ap.add_argument("--stage1-layers", default=STAGE1_LAYERS)
     ap.add_argument("--rim", action="store_true", help="add a trainable term on the distance to the rim to the entry convolutions (trained in stage 1; entry.rim.*)")
     ap.add_argument("--ring", action="store_true", help="add trainable convolutions over the rim's ring residual to the entry (model.ring_residual; trained in stage 1; entry.ring.*)")
-    ap.add_argument("--ring-lr", type=float, default=None, help="learning rate of the ring and colour convolutions (default: --lr)")
-    ap.add_argument("--chroma", action="store_true", help="add a trainable convolution over the visible colour (model.Chroma) to the visible entry (trained in stage 1; entry.chroma.*)")
+    ap.add_argument("--ring-lr", type=float, default=None, help="learning rate of the ring convolutions (default: --lr)")
     ap.add_argument("--steps", type=int, default=1000, help="adapter steps")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--crop", type=int, default=96)
@@ -248,10 +245,6 @@ def main():
         if image.entry.ring is not None:
             raise SystemExit("--ring: %s already has the ring convolutions" % a.base)
         image.entry.add_ring(train.grid)
-    if a.chroma:
-        if image.entry.chroma is not None:
-            raise SystemExit("--chroma: %s already reads the colour" % a.base)
-        image.entry.add_chroma()
     if image.entry.ring is not None:
         train.with_ring(image.entry.ring_band, image.entry.ring_nb, image.entry.ring_where)
     # the base's own count: the rebuilt entry convolutions are folded constants here
@@ -289,7 +282,7 @@ def main():
         "base": {"id": base["id"], "imageFloat": base["files"]["imageFloat"]["sha256"], "text": base["files"]["text"]["sha256"]},
         "adaptation": {
             "method": "lora", "rank": a.rank, "alpha": a.alpha, "seed": a.seed,
-            "stage1": {"steps": a.stage1_steps, "layers": a.stage1_layers if a.stage1_steps else "", "parameters": count(stage1), "rim": a.rim, "ring": a.ring, "chroma": a.chroma},
+            "stage1": {"steps": a.stage1_steps, "layers": a.stage1_layers if a.stage1_steps else "", "parameters": count(stage1), "rim": a.rim, "ring": a.ring},
             "steps": a.steps, "batch": a.batch, "crop": a.crop, "lr": a.lr, "ringLr": a.ring_lr, "dropModality": a.drop_modality,
             "imageLayers": image_adapted, "textLayers": text_adapted,
             "trainableParameters": count(lora) + count(head), "adapterParameters": count(lora), "fullParameters": full,
@@ -300,7 +293,7 @@ def main():
             "corpus": hashlib.sha256(open(a.corpus, "rb").read()).hexdigest(),
         },
     }
-    params = {"image": base["parameters"]["image"] + (count(image.entry.chroma.parameters()) if a.chroma else 0), "text": count(text.parameters())}
+    params = {"image": base["parameters"]["image"], "text": count(text.parameters())}
     write_manifest(a.out, a.id, train.grid, classes, canonical, params, weights, adaptation)
     with open(p("finetune.log"), "w") as f:
         f.write("\n".join(lines) + "\n")

@@ -104,21 +104,6 @@ def ring_residual(x, band, nb):
     return torch.zeros(B * C * G * G).scatter(0, at, ring_band(x, band, nb).reshape(-1)).reshape(B, C, G, G)
 
 
-# A particle is paint of its own grey over the film; a scratch scales the film's light, keeping its
-# colour. In a cell's mean both are a small change of brightness, and only the colour tells them apart:
-# each cell's red and blue against green, over its brightness (CHROMA_FLOOR keeps dark cells finite).
-CHROMA_FLOOR = 0.05
-
-
-class Chroma(nn.Module):
-    """x [B, >=3, G, G] (visible RGB first) -> [B, 2, G, G]: (R - G) / (R + G + B + floor), (B - G) / (same)."""
-
-    def forward(self, x):
-        rgb = x[:, 0:3]
-        g = rgb[:, 1:2]
-        return (rgb[:, 0::2] - g) / (rgb.sum(1, keepdim=True) + CHROMA_FLOOR)
-
-
 class ConvBNReLU(nn.Sequential):
     def __init__(self, cin, cout, k=3, s=1, groups=1, dilation=1):
         pad = dilation * (k - 1) // 2
