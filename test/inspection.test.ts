@@ -4,6 +4,7 @@ import type { ModalityStatus } from '../src/fusion/result.js';
 import { judge, normalise, uncalibratedWithout, type JudgedSpec } from '../src/inspection/judge.js';
 import { regions, type MapGeometry } from '../src/inspection/regions.js';
 import { scoreReplay } from '../src/inspection/score.js';
+import { explain } from '../src/inspection/setup.js';
 import type { InspectedWafer } from '../src/inspection/inspector.js';
 
 const G: MapGeometry = { size: 64, cellMm: 5, x0: -160, y0: 160 };
@@ -115,4 +116,8 @@ t.test('a wafer missing a modality is judged with the thresholds calibrated with
   const full = spec('voids', 'void', { modalities: ['xray'], threshold: 0.4, thresholdWithout: { visible: 0.5, infrared: 0.45 } });
   const bare = spec('scratches', 'scratch');
   t.same(uncalibratedWithout([s, full, bare]), { particles: ['infrared'], scratches: ['infrared', 'xray'] }, 'by spec id: the modalities it lacks a threshold without; a needed one is never listed');
+  // and what specs explain shows of it
+  t.match(explain(s, 'class'), /\n {2}without {4}xray missing: 0\.8000; visible missing: 0\.3000; none calibrated without infrared \(run calibrate thresholds again\)\n/);
+  t.match(explain(full, 'class'), /\n {2}without {4}visible missing: 0\.5000; infrared missing: 0\.4500\n/);
+  t.match(explain(bare, 'class'), /\n {2}without {4}none calibrated without infrared, xray \(run/);
 });

@@ -2,7 +2,7 @@ import type { LoadedModel } from '../model/load.js';
 import { defaultReadOptions, readRecipe, type ReadSpec, type SpecRejection } from '../specs/read.js';
 import type { Recipe } from '../specs/recipe.js';
 import { lookup, type ModelThresholds } from '../specs/thresholds.js';
-import type { JudgedSpec } from './judge.js';
+import { uncalibratedWithout, type JudgedSpec } from './judge.js';
 
 export interface PreparedSpecs {
   specs: JudgedSpec[];
@@ -40,7 +40,9 @@ export function explain(s: JudgedSpec, from: 'spec' | 'class' | undefined): stri
   ];
   // a thresholds file from before they were calibrated has none: complete-wafer thresholds then judge
   // a wafer with a camera down, and fail good ones (README, "Calibration")
-  const without = Object.entries(s.thresholdWithout ?? {});
-  parts.splice(5, 0, `  without    ${without.length ? without.map(([m, t]) => `${m} missing: ${t.toFixed(4)}`).join(', ') : 'none calibrated (run calibrate thresholds again)'}`);
+  const have = Object.entries(s.thresholdWithout ?? {}).map(([m, t]) => `${m} missing: ${t.toFixed(4)}`);
+  const lacking = uncalibratedWithout([s])[s.id] ?? [];
+  if (lacking.length) have.push(`none calibrated without ${lacking.join(', ')} (run calibrate thresholds again)`);
+  parts.splice(5, 0, `  without    ${have.join('; ')}`);
   return parts.join('\n');
 }
