@@ -2,7 +2,7 @@
 adaptation), finetune.log, and the evaluations finetune.sh ran (eval-base-*.json: the base on the
 same held-out wafers; eval-*.json: the new model; *-reference.json: both on the base's own look).
 
-    /usr/bin/python3 models/tools/adapt_card.py --model models/wafer-mm-6-plant-a --test 'data/plant-test-*' > MODEL_CARD.md
+    /usr/bin/python3 models/tools/adapt_card.py --model models/wafer-mm-7-plant-a --test 'data/plant-test-*' > MODEL_CARD.md
 """
 import argparse
 import json
@@ -83,7 +83,8 @@ def main():
     s1 = ad["stage1"]
     how = ("`%s` adapted to a plant's own wafers with low-rank adapters (LoRA)" % base["id"]) if ad["steps"] else (
         "Trained further from `%s`%s" % (base["id"], " with a new input on where the rim runs" if s1.get("rim") else
-                                         " with a new input comparing the rim with itself" if s1.get("ring") else ""))
+                                         " with a new input comparing the rim with itself" if s1.get("ring") else
+                                         " with a new input comparing each die with its neighbours" if s1.get("die") else ""))
     w("%s: same architecture, inputs and outputs as the base, so it replaces it in a model folder setting or hot swap; only "
       "the numbers differ. Every figure below was measured by the commands at the end; the evaluations are the JSON files "
       "beside this card.\n" % how)
@@ -115,10 +116,19 @@ def main():
           "starts from the base exactly. A good rim fills its cells as its neighbours at the same radius do; a burr or a "
           "bite does not. It depends on the wafer, so it runs in the exported graph (a gather of the band's 4,496 cells and "
           "a scatter back onto the grid, joined to the entry convolution), in float.")
+    if s1.get("die"):
+        w("- die input: the visible entry gains a convolution over the die-to-die residual (`DieResidual` in "
+          "models/tools/model.py): each cell's visible brightness minus the same place one die period along x, and along y, "
+          "the smaller of the two sides where both agree in sign. The period is read off each wafer (the brightness profile's "
+          "period over the dies), so it runs in the exported graph (profiles, a few gathers, four matrix products that shift by "
+          "the period, bilinear), in "
+          "float. It starts at zero so that training starts from the base exactly. A die's functional blocks change a cell's "
+          "light by up to a fifth, a thin scratch by a few hundredths: against its neighbour die the pattern cancels and the "
+          "scratch remains.")
     if ad.get("ringLr"):
-        w("- the ring convolutions (models/README.md, \"wafer-mm-3 to wafer-mm-5\") train at lr %g, the rest at lr %g: they "
+        w("- the ring%s convolutions (models/README.md, \"wafer-mm-3 to wafer-mm-5\") train at lr %g, the rest at lr %g: they "
           "start from small weights on inputs of a few hundredths and at the common rate were still learning when training "
-          "stopped." % (ad["ringLr"], ad["lr"]))
+          "stopped." % (" and die" if s1.get("die") else "", ad["ringLr"], ad["lr"]))
     if s1["steps"]:
         w("- stage 1: %d steps of plain training of `%s` (%d parameters; the entry convolutions, rebuilt as constants, stay "
           "as they were), %d crops (%dx%d cells) a step, AdamW lr %g, seed %d%s." % (

@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from onnx import numpy_helper
 
-from model import MODALITIES, RING_CHANNELS, RING_SLICES, SLICES, ImageModel, TextModel, rim_map, ring_residual, ring_table
+from model import DIE_CHANNELS, MODALITIES, RING_CHANNELS, RING_SLICES, SLICES, DieResidual, ImageModel, TextModel, rim_map, ring_residual, ring_table
 
 
 def onnx_scope(root, name):
@@ -46,6 +46,26 @@ class FoldedEntry(nn.Module):
             self.register_buffer("f%d" % i, torch.from_numpy(f.copy()))
         self.rim = None
         self.ring = None
+        self.die = None
+
+    def add_die(self, grid, weights=None):
+        """A convolution over the die-to-die residual (model.DieResidual), computed from the visible
+        channels in the graph, starting at zero unless given (a base that has it) so the model begins
+        as the base. Exported as the last input columns of the visible entry convolution."""
+        self.die_residual = DieResidual(grid)
+        self.die = nn.Conv2d(DIE_CHANNELS, self.w0.shape[0], 3, 2, 1, bias=False)
+        with torch.no_grad():
+            if weights is None:
+                self.die.weight.zero_()
+            else:
+                self.die.weight.copy_(torch.from_numpy(weights))
+
+    def die_of(self, x, vis):
+        """The die residual: carried after the ring's channels by training crops (cut from the whole
+        wafer's, data.Arrays.x with die), computed from the whole grid's visible channels vis otherwise
+        (the entry's own slice, so the exported graph copies them once)."""
+        at = 8 + (len(RING_CHANNELS) if self.ring is not None else 0)
+        return x[:, at:at + DIE_CHANNELS] if x.shape[1] >= at + DIE_CHANNELS else self.die_residual(vis)
 
     def add_rim(self, grid):
         """A trainable term on the signed distance to the rim (model.rim_map), starting at zero so the
@@ -100,12 +120,16 @@ class FoldedEntry(nn.Module):
             if radius.dim() == 2:
                 s = x.shape[-1] // 2
                 fixed = torch.cat([fixed[:, :, r // 2:r // 2 + s, c // 2:c // 2 + s] for r, c in radius.tolist()])
-            inp, w = x[:, lo:hi], getattr(self, "w%d" % i)
+            own, w = x[:, lo:hi], getattr(self, "w%d" % i)
+            inp = own
             if ring is not None:
                 # one convolution over the modality's channels and its ring channels: in the exported
                 # graph a second convolution and its sum cost more than the wider input (0.5 ms a wafer)
                 inp = torch.cat([inp, ring[:, RING_SLICES[m][0]:RING_SLICES[m][1]]], 1)
                 w = torch.cat([w, self.ring[i].weight], 1)
+            if self.die is not None and m == "visible":
+                inp = torch.cat([inp, self.die_of(x, own)], 1)
+                w = torch.cat([w, self.die.weight], 1)
             out.append(F.relu(F.conv2d(inp, w, None, 2, 1) + fixed))
         return out
 
@@ -150,10 +174,15 @@ def load_image(path, grid):
         done.add(node.name)
     assert len(done) == len(convs), "backbone convolutions of %s not matched: %s" % (path, sorted(set(n.name for n in convs.values()) - done))
     entry_w, entry_f, ring_w = [], [], []
+    # a model with the die residual computes it in the graph (FoldedEntry.add_die); its columns end the visible entry's
+    die = any(n.name.startswith("/entry/die_residual/") for n in g.node)
+    die_w = None
     for i, m in enumerate(MODALITIES):
         conv = next(n for n in g.node if n.name == "/entry/Conv" + ("_%d" % i if i else ""))
         add = next(n for n in g.node if n.op_type == "Add" and conv.output[0] in n.input)
         w, k = init[conv.input[1]], SLICES[m][1] - SLICES[m][0]
+        if die and m == "visible":
+            die_w, w = w[:, -DIE_CHANNELS:], w[:, :-DIE_CHANNELS]
         # a model with the ring input convolves each modality's channels and its ring channels at once
         entry_w.append(w[:, :k])
         ring_w.append(w[:, k:] if w.shape[1] > k else None)
@@ -166,6 +195,8 @@ def load_image(path, grid):
     if any(w is not None for w in ring_w):
         assert all(w is not None for w in ring_w), "%s: ring convolutions for only some modalities" % path
         image.entry.add_ring(grid, ring_w)
+    if die:
+        image.entry.add_die(grid, die_w)
     with torch.no_grad():
         for m, gate in enumerate(image.gates):
             node = next(n for n in g.node if n.name == onnx_scope(image, "gates.%d" % m) + "/MatMul")

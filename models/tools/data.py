@@ -19,6 +19,7 @@ class Arrays:
         self.field = 320.0
         self.grid = None
         self.ring = None
+        self.die = None
         for p in prefixes:
             idx = json.load(open(p + ".json"))
             assert idx["format"] == "wafer-inspect-dataset/1", p
@@ -39,19 +40,35 @@ class Arrays:
 
     def x(self, k, r0=0, c0=0, size=None):
         """The fused tensor's window [8, size, size]; after with_ring, the ring residual's 5 channels
-        follow, cut from the whole wafer's (a crop alone lacks the cells its rim cells are compared with)."""
+        follow, and after with_die the die residual's 2, each cut from the whole wafer's (a crop alone
+        lacks the cells its rim cells and its dies are compared with)."""
         c, i, _ = self.wafers[k]
         size = size or self.grid
         x = self.inputs[c][i, self.perms[c], r0:r0 + size, c0:c0 + size].astype(np.float32) / 65535.0
-        if self.ring is None:
-            return x
-        band, nb, grid_where, cache = self.ring
-        if k not in cache:
-            whole = torch.from_numpy(self.inputs[c][i, self.perms[c]].astype(np.float32) / 65535.0)[None]
-            res = ring_band(whole, band, nb)[0].numpy()
-            # with a zero column last, for the cells off the band
-            cache[k] = np.concatenate([res, np.zeros((res.shape[0], 1), np.float32)], 1)
-        return np.concatenate([x, cache[k][:, grid_where[r0:r0 + size, c0:c0 + size]]])
+        parts = [x]
+        if self.ring is not None:
+            band, nb, grid_where, cache = self.ring
+            if k not in cache:
+                res = ring_band(self.whole(k), band, nb)[0].numpy()
+                # with a zero column last, for the cells off the band
+                cache[k] = np.concatenate([res, np.zeros((res.shape[0], 1), np.float32)], 1)
+            parts.append(cache[k][:, grid_where[r0:r0 + size, c0:c0 + size]])
+        if self.die is not None:
+            residual, cache = self.die
+            if k not in cache:
+                with torch.no_grad():
+                    cache[k] = residual(self.whole(k))[0].numpy().astype(np.float16)
+            parts.append(cache[k][:, r0:r0 + size, c0:c0 + size].astype(np.float32))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def whole(self, k):
+        c, i, _ = self.wafers[k]
+        return torch.from_numpy(self.inputs[c][i, self.perms[c]].astype(np.float32) / 65535.0)[None]
+
+    def with_die(self, residual):
+        """From now on x() carries the die residual too (a model.DieResidual), after the ring's
+        channels, each wafer's computed once from the whole wafer and kept: 256 kB a wafer."""
+        self.die = (residual, {})
 
     def with_ring(self, band, nb, where):
         """From now on x() carries the ring residual too (model.ring_band with these tables), each

@@ -2,8 +2,8 @@
 trains low-rank adapters (lora.py) on the image and text encoders, merges them, and exports and
 quantises the result as a new model folder (export.py), with the base it came from in model.json.
 
-    /usr/bin/python3 models/tools/finetune.py --base models/wafer-mm-6 --train 'data/plant-train-*' \
-        --val 'data/plant-val-*' --rank 4 --steps 1200 --id wafer-mm-6-plant-a --out models/wafer-mm-6-plant-a
+    /usr/bin/python3 models/tools/finetune.py --base models/wafer-mm-7 --train 'data/plant-train-*' \
+        --val 'data/plant-val-*' --rank 4 --steps 1200 --id wafer-mm-7-plant-a --out models/wafer-mm-7-plant-a
 
 Data are `wafer-inspect dataset` chunks of the plant's recorded lots (contracts §2, with truth).
 A modality missing from a lot is a zero mask there, which the model's gate already leaves out;
@@ -32,7 +32,7 @@ from corpus import phrase  # noqa: E402
 from data import CLASSES, Arrays, sample_batch  # noqa: E402
 from export import export_image, export_text, modality_weights, quantise, sha256, write_manifest  # noqa: E402
 from lora import adapter_parameters, add_adapters, merge_adapters  # noqa: E402
-from model import NEEDS, RING_SLICES, SLICES, STRIDE  # noqa: E402
+from model import DIE_CHANNELS, NEEDS, RING_CHANNELS, RING_SLICES, SLICES, STRIDE  # noqa: E402
 from train import encode_all, evaluate, prefixes, step_loss  # noqa: E402
 
 IMAGE_LAYERS = "backbone.stems.*,backbone.mix.*,backbone.trunk.*,backbone.own.*,backbone.shared.*,gates.*"
@@ -73,7 +73,7 @@ def corpus_for(base_corpus, kinds, classes, rng, per_kind):
     return by
 
 
-def hide_modality(x, y, classes, rng, p):
+def hide_modality(x, y, classes, rng, p, ring=True, die=False):
     """With probability p, zero one present modality of a crop (values and mask) when another is
     present, as fusion leaves a missing frame. The classes that need it (model.NEEDS) lose their
     targets there: the appliance does not check them without it, and a target the crop cannot show
@@ -86,8 +86,12 @@ def hide_modality(x, y, classes, rng, p):
     m = present[rng.integers(len(present))]
     x = x.copy()
     x[SLICES[m][0]:SLICES[m][1]] = 0
-    if x.shape[0] > 8:
+    if ring and x.shape[0] > 8:
         x[8 + RING_SLICES[m][0]:8 + RING_SLICES[m][1]] = 0
+    if die and m == "visible":
+        # after the ring's channels when there are any (data.Arrays.x)
+        at = 8 + (len(RING_CHANNELS) if ring else 0)
+        x[at:at + DIE_CHANNELS] = 0
     y = y.copy()
     for j, c in enumerate(classes):
         if NEEDS.get(c) == m:
@@ -113,6 +117,8 @@ def run_stage(name, steps, params, a, image, text, train, having, ids, kinds_all
     # the ring convolutions start at zero on inputs of a few hundredths: at the others' rate they take
     # thousands of steps to matter, so they may have their own (--ring-lr)
     ring = {id(p) for p in image.entry.ring.parameters()} if image.entry.ring is not None and a.ring_lr else set()
+    # the die convolution starts at zero too, and learns at the ring rate
+    ring |= {id(p) for p in image.entry.die.parameters()} if image.entry.die is not None and a.ring_lr else set()
     own = [p for p in params if id(p) in ring]
     groups = [{"params": [p for p in params if id(p) not in ring]}] + ([{"params": own, "lr": a.ring_lr}] if own else [])
     opt = torch.optim.AdamW(groups, lr=a.lr, weight_decay=0.0)
@@ -127,7 +133,7 @@ def run_stage(name, steps, params, a, image, text, train, having, ids, kinds_all
     for step in range(1, steps + 1):
         xs, ys, origins = [], [], []
         for x, y, origin in sample_batch(rng, train, having, a.batch, a.crop, STRIDE):
-            x, y = hide_modality(x, y, classes, rng, a.drop_modality)
+            x, y = hide_modality(x, y, classes, rng, a.drop_modality, image.entry.ring is not None, image.entry.die is not None)
             xs.append(x)
             ys.append(y)
             origins.append(origin)
@@ -164,7 +170,7 @@ def run_stage(name, steps, params, a, image, text, train, having, ids, kinds_all
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--base", default="models/wafer-mm-6", help="model folder to start from (default: the shipped model)")
+    ap.add_argument("--base", default="models/wafer-mm-7", help="model folder to start from (default: the shipped model)")
     ap.add_argument("--train", required=True, help="glob of dataset prefixes of the plant's lots; several, comma-separated")
     ap.add_argument("--val", help="glob of dataset prefixes to validate on (and to measure modality weights)")
     ap.add_argument("--corpus", default="models/specs/corpus.tsv")
@@ -178,7 +184,8 @@ def main():
     ap.add_argument("--stage1-layers", default=STAGE1_LAYERS)
     ap.add_argument("--rim", action="store_true", help="add a trainable term on the distance to the rim to the entry convolutions (trained in stage 1; entry.rim.*)")
     ap.add_argument("--ring", action="store_true", help="add trainable convolutions over the rim's ring residual to the entry (model.ring_residual; trained in stage 1; entry.ring.*)")
-    ap.add_argument("--ring-lr", type=float, default=None, help="learning rate of the ring convolutions (default: --lr)")
+    ap.add_argument("--ring-lr", type=float, default=None, help="learning rate of the ring and die convolutions (default: --lr)")
+    ap.add_argument("--die", action="store_true", help="add a trainable convolution over the die-to-die residual (model.DieResidual) to the visible entry (trained in stage 1; entry.die.*)")
     ap.add_argument("--steps", type=int, default=1000, help="adapter steps")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--crop", type=int, default=96)
@@ -245,8 +252,14 @@ def main():
         if image.entry.ring is not None:
             raise SystemExit("--ring: %s already has the ring convolutions" % a.base)
         image.entry.add_ring(train.grid)
+    if a.die:
+        if image.entry.die is not None:
+            raise SystemExit("--die: %s already reads the die residual" % a.base)
+        image.entry.add_die(train.grid)
     if image.entry.ring is not None:
         train.with_ring(image.entry.ring_band, image.entry.ring_nb, image.entry.ring_where)
+    if image.entry.die is not None:
+        train.with_die(image.entry.die_residual)
     # the base's own count: the rebuilt entry convolutions are folded constants here
     full = base["parameters"]["image"] + count(text.parameters())
     split = lambda s: [p for p in s.split(",") if p]  # noqa: E731
@@ -282,7 +295,7 @@ def main():
         "base": {"id": base["id"], "imageFloat": base["files"]["imageFloat"]["sha256"], "text": base["files"]["text"]["sha256"]},
         "adaptation": {
             "method": "lora", "rank": a.rank, "alpha": a.alpha, "seed": a.seed,
-            "stage1": {"steps": a.stage1_steps, "layers": a.stage1_layers if a.stage1_steps else "", "parameters": count(stage1), "rim": a.rim, "ring": a.ring},
+            "stage1": {"steps": a.stage1_steps, "layers": a.stage1_layers if a.stage1_steps else "", "parameters": count(stage1), "rim": a.rim, "ring": a.ring, "die": a.die},
             "steps": a.steps, "batch": a.batch, "crop": a.crop, "lr": a.lr, "ringLr": a.ring_lr, "dropModality": a.drop_modality,
             "imageLayers": image_adapted, "textLayers": text_adapted,
             "trainableParameters": count(lora) + count(head), "adapterParameters": count(lora), "fullParameters": full,
@@ -293,7 +306,7 @@ def main():
             "corpus": hashlib.sha256(open(a.corpus, "rb").read()).hexdigest(),
         },
     }
-    params = {"image": base["parameters"]["image"], "text": count(text.parameters())}
+    params = {"image": base["parameters"]["image"] + (count(image.entry.die.parameters()) if a.die else 0), "text": count(text.parameters())}
     write_manifest(a.out, a.id, train.grid, classes, canonical, params, weights, adaptation)
     with open(p("finetune.log"), "w") as f:
         f.write("\n".join(lines) + "\n")

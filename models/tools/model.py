@@ -104,6 +104,83 @@ def ring_residual(x, band, nb):
     return torch.zeros(B * C * G * G).scatter(0, at, ring_band(x, band, nb).reshape(-1)).reshape(B, C, G, G)
 
 
+# The die pattern seen against itself: a die's functional blocks and streets change a cell's light by
+# up to a fifth, a thin scratch by a few hundredths, so on the fused grid a scratch is lost in the
+# pattern (models/README.md) unless each cell is compared with the same place one die pitch away,
+# as die-to-die inspection does. The pitch differs between products and is read off each wafer: the
+# period of its brightness profile along each axis over the dies (within DIE_INNER_MM of the centre),
+# the lag in DIE_LAGS cells whose squared difference, over its mean at the shorter lags (YIN), is least.
+DIE_INNER_MM, DIE_LAGS, DIE_MIN_CELLS = 130.0, (4, 32), 20
+DIE_CHANNELS = 2
+
+
+def die_period(profile, valid):
+    """profile, valid [B, G] -> the profile's period in cells [B] (the die pitch or a multiple of it),
+    refined between lags by a parabola through the squared differences."""
+    B, G = profile.shape
+    hi = DIE_LAGS[1] + 1
+    lags = torch.arange(1, hi + 1)
+    idx = (torch.arange(G)[None, :] + lags[:, None]).clamp(max=G - 1).reshape(-1)
+    inside = (torch.arange(G)[None, :] + lags[:, None] < G).float()
+    pair = torch.index_select(valid, 1, idx).reshape(B, hi, G) * valid[:, None, :] * inside
+    diff = torch.index_select(profile, 1, idx).reshape(B, hi, G) - profile[:, None, :]
+    d = (diff * diff * pair).sum(-1) / pair.sum(-1).clamp(min=1.0)
+    yin = d * lags.float() / torch.cumsum(d, 1).clamp(min=1e-12)
+    lo = DIE_LAGS[0]
+    k = torch.argmin(yin[:, lo - 1:hi - 1], 1) + (lo - 1)
+    a, b, c = d.gather(1, (k - 1)[:, None])[:, 0], d.gather(1, k[:, None])[:, 0], d.gather(1, (k + 1)[:, None])[:, 0]
+    frac = ((a - c) / (2 * (a - 2 * b + c)).clamp(min=1e-12)).clamp(-0.5, 0.5)
+    return k.float() + 1 + frac
+
+
+class DieResidual(nn.Module):
+    """vis [B, >=3, G, G] (visible RGB first) -> [B, 2, G, G]: each cell's brightness minus the same
+    place one die period along x (channel 0) and along y (channel 1), bilinear between cells. Of the
+    two sides the smaller difference where both agree in sign, else 0 (the median of the two and 0):
+    a defect differs from both of its neighbours, while a neighbour's defect shows on one side only.
+    A scratch along an axis runs on into the next die along it and shows in the other channel.
+
+    Written for the exported graph: a shift by a wafer's own period is a product with a tent matrix
+    (v @ it shifts columns, it @ v rows), which onnxruntime runs as a matrix product, where
+    GridSample took 4 ms a wafer for the four shifts; the brightness is a product over
+    the channels, since a channel slice and a mean copied the whole input (models/README.md)."""
+
+    def __init__(self, grid):
+        super().__init__()
+        cell = FIELD_MM / grid
+        c = (torch.arange(grid) + 0.5) * cell - FIELD_MM / 2
+        inner = (torch.sqrt(c[:, None] ** 2 + c[None, :] ** 2) < DIE_INNER_MM).float()
+        self.register_buffer("inner", inner)
+        self.register_buffer("cols", inner.sum(0).clamp(min=1.0))
+        self.register_buffer("rows", inner.sum(1).clamp(min=1.0))
+        self.register_buffer("col_valid", (inner.sum(0) >= DIE_MIN_CELLS).float()[None])
+        self.register_buffer("row_valid", (inner.sum(1) >= DIE_MIN_CELLS).float()[None])
+        self.register_buffer("idx", torch.arange(grid).float())
+
+    def shift(self, p, rows):
+        """[B, G, G]: the tent matrix that shifts by p [B] cells, sampling at the cell, or the grid's
+        edge where that lies beyond it (as GridSample's border padding does)."""
+        G = self.idx.shape[0]
+        at = (self.idx[None, :] + p[:, None]).clamp(0, G - 1)
+        return F.relu(1 - (at[:, :, None] - self.idx[None, None, :]).abs()) if rows else \
+            F.relu(1 - (self.idx[None, :, None] - at[:, None, :]).abs())
+
+    def forward(self, vis):
+        B, C, G = vis.shape[0], vis.shape[1], vis.shape[-1]
+        w = torch.zeros(1, C)
+        w[0, 0:3] = 1.0 / 3
+        v = torch.matmul(w, vis.reshape(B, C, G * G)).reshape(B, G, G)
+        on = v * self.inner
+        px = die_period(on.sum(1) / self.cols, self.col_valid.expand(B, G))
+        py = die_period(on.sum(2) / self.rows, self.row_valid.expand(B, G))
+        zero = torch.zeros_like(v)
+        out = []
+        for a, b in ((v - torch.matmul(v, self.shift(px, False)), v - torch.matmul(v, self.shift(-px, False))),
+                     (v - torch.matmul(self.shift(py, True), v), v - torch.matmul(self.shift(-py, True), v))):
+            out.append(torch.minimum(torch.maximum(torch.minimum(a, b), zero), torch.maximum(a, b)))
+        return torch.stack(out, 1)
+
+
 class ConvBNReLU(nn.Sequential):
     def __init__(self, cin, cout, k=3, s=1, groups=1, dilation=1):
         pad = dilation * (k - 1) // 2
