@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { DEFECT_CLASSES } from '../src/common/defects.js';
@@ -40,15 +40,15 @@ t.test('plant lot -> LoRA fine-tune -> merge -> export -> load in onnxruntime-no
   const data = ['--train', join(dir, 'plant-*'), '--batch', '2', '--crop', '32', '--text-batch', '4', '--threads', '1', '--calibrate-wafers', '1', '--kind-phrasings', '20'];
   const log = run([
     ...data, '--val', join(dir, 'plant-*'), '--steps', '2', '--val-every', '2', '--rank', '2', '--kind', 'pit=pit;surface pit;pitting',
-    '--rim', '--stage1-steps', '2', '--stage1-layers', 'entry.rim.*,entry.ring.*,backbone.own.*', '--ring-lr', '0.01', '--id', 'plant-smoke', '--out', join(dir, 'adapted'),
+    '--rim', '--stage1-steps', '2', '--stage1-layers', 'entry.rim.*,entry.ring.*,entry.die.*,backbone.own.*', '--ring-lr', '0.01', '--id', 'plant-smoke', '--out', join(dir, 'adapted'),
   ]);
   t.match(log, /trainable parameters of \d+/);
-  t.match(log, /val AUROC stage1 step 2: /, 'stage 1 trains the rim term, the ring convolutions and the last convolutions');
+  t.match(log, /val AUROC stage1 step 2: /, 'stage 1 trains the rim term, the ring and die convolutions and the last convolutions');
   t.match(log, /val AUROC lora step 2: .* pit /, 'the new class is trained and validated');
 
   const manifest = JSON.parse(readFileSync(join(dir, 'adapted/model.json'), 'utf8'));
-  t.equal(manifest.base.id, 'wafer-mm-6', 'the shipped model is the default base');
-  t.same(manifest.adaptation.stage1, { steps: 2, layers: 'entry.rim.*,entry.ring.*,backbone.own.*', parameters: manifest.adaptation.stage1.parameters, rim: true, ring: false });
+  t.equal(manifest.base.id, 'wafer-mm-7', 'the shipped model is the default base');
+  t.same(manifest.adaptation.stage1, { steps: 2, layers: 'entry.rim.*,entry.ring.*,entry.die.*,backbone.own.*', parameters: manifest.adaptation.stage1.parameters, rim: true, ring: false, die: false });
   t.equal(manifest.adaptation.ringLr, 0.01);
   t.ok(manifest.adaptation.stage1.parameters > 0);
   t.same(manifest.classes.slice(-1), ['pit']);
@@ -75,9 +75,17 @@ t.test('plant lot -> LoRA fine-tune -> merge -> export -> load in onnxruntime-no
 
   // the shipped model compares its rim with itself already (models/README.md): a second ring is refused, naming why
   t.throws(() => run([...data, '--ring', '--steps', '0', '--kind', 'pit=pit', '--id', 'twice', '--out', join(dir, 'twice')]), /--ring: .* already has the ring convolutions/);
+  // the shipped model compares each die with its neighbours too: a second die input is refused, and the adapted model's die
+  // convolution, trained on from the base's, is read back from its ONNX file (the last columns of the visible entry)
+  t.throws(() => run([...data, '--die', '--steps', '0', '--kind', 'pit=pit', '--id', 'twice', '--out', join(dir, 'twice')]), /--die: .* already reads the die residual/);
+  const die = execFileSync(PYTHON, ['-c', `import sys; sys.path.insert(0, 'models/tools')
+from base import load_model
+image, _, _ = load_model(sys.argv[1])
+print(float(image.entry.die.weight.abs().sum()) if image.entry.die is not None else -1)`, join(dir, 'adapted')], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, PYTHONWARNINGS: 'ignore' } });
+  t.ok(Number(die) > 0, `the die convolution read back (sum of |weights| ${die.trim()})`);
 
   // no steps: the adapters and the rim term start at zero, so the merged model is the shipped one, rebuilt from its ONNX files
-  // (ring convolutions included)
+  // (ring and die convolutions included)
   run([...data, '--steps', '0', '--rim', '--kind', 'pit=pit', '--id', 'rebuilt', '--out', join(dir, 'rebuilt')]);
   const rebuilt = await loadModel(join(dir, 'rebuilt'), GRID);
   const shipped = await loadModel(DEFAULT_MODEL, GRID);
@@ -93,6 +101,25 @@ t.test('plant lot -> LoRA fine-tune -> merge -> export -> load in onnxruntime-no
     t.ok(x.scores.every((v, i) => Math.abs(v - y.scores[i]) < 1e-4), 'same scores as the shipped image model');
     break;
   }
+
+  // a folder's image files exported again in place (models/tools/reexport.py): its manifest names the new files, which
+  // the runtime checks on load, and the model scores as before
+  const again = join(dir, 'again');
+  cpSync(join(dir, 'rebuilt'), again, { recursive: true });
+  const before = JSON.parse(readFileSync(join(again, 'model.json'), 'utf8'));
+  execFileSync(PYTHON, [join(REPO_ROOT, 'models/tools/reexport.py'), '--model', again, '--calibrate', join(dir, 'plant-*'), '--calibrate-wafers', '1', '--threads', '1'],
+    { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, PYTHONWARNINGS: 'ignore' } });
+  const after = JSON.parse(readFileSync(join(again, 'model.json'), 'utf8'));
+  t.same({ ...after, files: null }, { ...before, files: null }, 'id, provenance and the rest of the manifest stay');
+  t.same(after.files.text, before.files.text, 'the text model is not touched');
+  const reexported = await loadModel(again, GRID);
+  t.teardown(() => reexported.close());
+  for await (const w of readDataset(await datasetPrefixes(join(dir, 'plant-*')))) {
+    const x = await rebuilt.image.score(w.tensor, rebuilt.image.queries([b.embedding]));
+    const y = await reexported.image.score(x.tensor, reexported.image.queries([b.embedding]));
+    t.ok(x.scores.every((v, i) => Math.abs(v - y.scores[i]) < 1e-4), 'same scores after exporting again');
+    break;
+  }
 });
 
 t.test('a crop with a modality hidden loses that modality and the targets of the classes that need it', async (t) => {
@@ -105,17 +132,17 @@ from data import CLASSES
 from finetune import hide_modality
 out = []
 for seed in range(12):
-    x = np.ones((13, 8, 8), np.float32)
+    x = np.ones((15, 8, 8), np.float32)
     y = np.ones((len(CLASSES), 2, 2), np.float32)
-    hx, hy = hide_modality(x, y, CLASSES, np.random.default_rng(seed), 1.0)
-    out.append({"zero": [c for c in range(13) if not hx[c].any()], "silent": [CLASSES[j] for j in range(len(CLASSES)) if not hy[j].any()],
+    hx, hy = hide_modality(x, y, CLASSES, np.random.default_rng(seed), 1.0, ring=True, die=True)
+    out.append({"zero": [c for c in range(15) if not hx[c].any()], "silent": [CLASSES[j] for j in range(len(CLASSES)) if not hy[j].any()],
                 "untouched": bool(x.all() and y.all())})
 print(json.dumps(out))
 `;
   const runs = JSON.parse(execFileSync(PYTHON, ['-c', script], { cwd: REPO_ROOT, encoding: 'utf8' })) as Array<{ zero: number[]; silent: string[]; untouched: boolean }>;
-  // channels: visible RGB + mask, infrared + mask, X-ray + mask, then the ring's visible RGB, infrared, X-ray
+  // channels: visible RGB + mask, infrared + mask, X-ray + mask, then the ring's visible RGB, infrared, X-ray, then the die residual's two
   const expected: Record<string, { zero: number[]; silent: string[] }> = {
-    visible: { zero: [0, 1, 2, 3, 8, 9, 10], silent: ['edge-burr', 'edge-chip', 'scratch', 'particle', 'stain'] },
+    visible: { zero: [0, 1, 2, 3, 8, 9, 10, 13, 14], silent: ['edge-burr', 'edge-chip', 'scratch', 'particle', 'stain'] },
     infrared: { zero: [4, 5, 11], silent: ['crack', 'hotspot'] },
     xray: { zero: [6, 7, 12], silent: ['void'] },
   };
@@ -127,7 +154,7 @@ print(json.dumps(out))
     t.ok(m, `one modality hidden: channels ${r.zero.join(',')}`);
     if (!m) continue;
     seen.add(m);
-    t.same(r.zero, expected[m].zero, `${m}: its values, mask and ring channels are zero`);
+    t.same(r.zero, expected[m].zero, `${m}: its values, mask, ring and (visible) die channels are zero`);
     t.same(r.silent, expected[m].silent, `${m}: the classes that need it have no target`);
     t.ok(r.untouched, 'the caller\'s arrays are not changed');
   }
