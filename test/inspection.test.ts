@@ -1,6 +1,7 @@
 import t from 'tap';
 import type { Modality } from '../src/common/modality.js';
 import type { ModalityStatus } from '../src/fusion/result.js';
+import { withoutEntry } from '../src/inspection/calibrate.js';
 import { judge, normalise, uncalibratedWithout, type JudgedSpec } from '../src/inspection/judge.js';
 import { regions, type MapGeometry } from '../src/inspection/regions.js';
 import { scoreReplay } from '../src/inspection/score.js';
@@ -120,4 +121,25 @@ t.test('a wafer missing a modality is judged with the thresholds calibrated with
   t.match(explain(s, 'class'), /\n {2}without {4}xray missing: 0\.8000; visible missing: 0\.3000; none calibrated without infrared \(run calibrate thresholds again\)\n/);
   t.match(explain(full, 'class'), /\n {2}without {4}visible missing: 0\.5000; infrared missing: 0\.4500\n/);
   t.match(explain(bare, 'class'), /\n {2}without {4}none calibrated without infrared, xray \(run/);
+});
+
+t.test('withoutEntry keeps the specs that can be checked without the missing modality, with their thresholds', (t) => {
+  const specs = [
+    { text: 'edge burr', kind: 'edge-burr' },
+    { text: 'void', kind: 'void' },
+    { text: 'crack', kind: 'crack' },
+    { text: 'scratch within 50 mm of the centre', kind: 'scratch', zone: { minRadiusMm: 0, maxRadiusMm: 50, words: 'within 50 mm of the centre' } },
+    { text: 'voids at the edge', kind: 'void', zone: { minRadiusMm: 140, maxRadiusMm: 150, words: 'at the edge' } },
+  ];
+  const thresholds = [0.612345678, 0.5, 0.7, 0.812345678, 0.4];
+  t.same(withoutEntry(specs, 3, thresholds, 'xray'), {
+    kinds: { 'edge-burr': { threshold: 0.61235 }, crack: { threshold: 0.7 } },
+    specs: [{ text: 'scratch within 50 mm of the centre', threshold: 0.81235 }],
+  }, 'without X-ray: no void, neither the class nor the zoned spec; thresholds as the file keeps them');
+  t.same(withoutEntry(specs, 3, thresholds, 'infrared'), {
+    kinds: { 'edge-burr': { threshold: 0.61235 }, void: { threshold: 0.5 } },
+    specs: [{ text: 'scratch within 50 mm of the centre', threshold: 0.81235 }, { text: 'voids at the edge', threshold: 0.4 }],
+  }, 'without infrared: no crack');
+  t.same(Object.keys(withoutEntry(specs, 3, thresholds, 'visible').kinds), ['void', 'crack'], 'without visible: no edge burr');
+  t.end();
 });

@@ -1,12 +1,12 @@
 import { Command } from 'commander';
 import { MODALITIES, type Modality } from '../common/modality.js';
-import { ThresholdCalibration, type CalibratedSpec } from '../inspection/calibrate.js';
+import { ThresholdCalibration, withoutEntry, type CalibratedSpec } from '../inspection/calibrate.js';
 import { forEachScored } from '../inspection/scored.js';
 import { scoreMap } from '../inspection/inspector.js';
 import { loadModel, variantFile } from '../model/load.js';
-import { defaultReadOptions, NEEDED_MODALITIES, readRecipe } from '../specs/read.js';
+import { defaultReadOptions, readRecipe } from '../specs/read.js';
 import { loadRecipe } from '../specs/recipe.js';
-import { readThresholds, writeThresholds, type ModelThresholds } from '../specs/thresholds.js';
+import { readThresholds, roundThreshold, writeThresholds, type ModelThresholds } from '../specs/thresholds.js';
 import { GRID, rate, thresholdsPath, withInspectOptions, type InspectOptions } from './inspect-options.js';
 
 export function calibrateThresholdsCommand(): Command {
@@ -51,26 +51,21 @@ export function calibrateThresholdsCommand(): Command {
       }
       const without: ModelThresholds['without'] = {};
       for (const [i, m] of MODALITIES.entries()) {
-        const keep = specs.map((s, j) => j).filter((j) => !NEEDED_MODALITIES[specs[j].kind]?.includes(m));
-        const rm = cals[i + 1].result(o.targetFrr).specs;
-        const keepKinds = keep.filter((j) => j < classes.length);
-        process.stdout.write(`  without ${m}: ${keepKinds.map((j) => `${specs[j].kind} ${rm[j].threshold.toFixed(4)}`).join(', ')}\n`);
-        without[m] = {
-          kinds: Object.fromEntries(keepKinds.map((j) => [specs[j].kind, { threshold: round(rm[j].threshold) }])),
-          specs: keep.filter((j) => j >= classes.length).map((j) => ({ text: specs[j].text, threshold: round(rm[j].threshold) })),
-        };
+        const entry = withoutEntry(specs, classes.length, cals[i + 1].result(o.targetFrr).specs.map((s) => s.threshold), m);
+        process.stdout.write(`  without ${m}: ${Object.entries(entry.kinds).map(([kind, k]) => `${kind} ${k.threshold.toFixed(4)}`).join(', ')}\n`);
+        without[m] = entry;
       }
       const path = o.out ?? thresholdsPath(o);
       const file = await readThresholds(path);
       const kinds = Object.fromEntries(
-        classes.map((c, j) => [c, { threshold: round(r.specs[j].threshold), ...(r.sizeFits[c] ? { sizeFit: { slope: r.sizeFits[c].slope, offset: r.sizeFits[c].offset } } : {}) }]),
+        classes.map((c, j) => [c, { threshold: roundThreshold(r.specs[j].threshold), ...(r.sizeFits[c] ? { sizeFit: { slope: r.sizeFits[c].slope, offset: r.sizeFits[c].offset } } : {}) }]),
       );
       file.producedBy = `wafer-inspect calibrate thresholds --good ${o.good}${o.defects ? ` --defects ${o.defects}` : ''} --target-frr ${o.targetFrr}${o.recipe ? ` --recipe ${o.recipe}` : ''}`;
       file.models[model.id] = {
         targetFalseRejectRate: o.targetFrr,
         goodWafers: r.goodWafers,
         kinds,
-        specs: r.specs.slice(classes.length).map((s) => ({ text: s.text, threshold: round(s.threshold) })),
+        specs: r.specs.slice(classes.length).map((s) => ({ text: s.text, threshold: roundThreshold(s.threshold) })),
         without,
       };
       await writeThresholds(path, file);
@@ -81,4 +76,3 @@ export function calibrateThresholdsCommand(): Command {
   });
 }
 
-const round = (v: number): number => Math.round(v * 1e5) / 1e5;

@@ -1,5 +1,8 @@
 import type { TruthDefect } from '../common/defects.js';
+import type { Modality } from '../common/modality.js';
 import type { Zone } from '../specs/limits.js';
+import { NEEDED_MODALITIES } from '../specs/read.js';
+import { roundThreshold, type ModelThresholds } from '../specs/thresholds.js';
 import { normalise } from './judge.js';
 import { regions, type MapGeometry } from './regions.js';
 
@@ -15,6 +18,20 @@ export interface ScoredWafer {
   truth?: TruthDefect[];
   /** raw scores, [specs x cells] in the order of the specs being calibrated */
   scores: Float32Array;
+}
+
+/**
+ * A thresholds file's `without` entry for one missing modality: of the calibrated specs (the first
+ * `classes` are the classes' canonical ones, the rest a recipe's zoned specs), those that can be
+ * checked without it (contracts §3), each with its threshold from the good wafers scored without it
+ * (`thresholds`, in the specs' order).
+ */
+export function withoutEntry(specs: CalibratedSpec[], classes: number, thresholds: number[], missing: Modality): NonNullable<ModelThresholds['without'][Modality]> {
+  const kept = specs.map((s, j) => ({ s, threshold: roundThreshold(thresholds[j]), own: j < classes })).filter(({ s }) => !NEEDED_MODALITIES[s.kind]?.includes(missing));
+  return {
+    kinds: Object.fromEntries(kept.filter((k) => k.own).map((k) => [k.s.kind, { threshold: k.threshold }])),
+    specs: kept.filter((k) => !k.own).map((k) => ({ text: k.s.text, threshold: k.threshold })),
+  };
 }
 
 function inZone(zone: Zone | undefined, x: number, y: number): boolean {

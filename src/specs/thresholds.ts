@@ -38,6 +38,9 @@ export const thresholdsSchema = z.object({
 export type Thresholds = z.infer<typeof thresholdsSchema>;
 export type ModelThresholds = Thresholds['models'][string];
 
+/** A threshold as the file keeps it: 5 decimals, far finer than scores move between good wafers. */
+export const roundThreshold = (v: number): number => Math.round(v * 1e5) / 1e5;
+
 export class ThresholdsError extends Error {
   override name = 'ThresholdsError';
 }
