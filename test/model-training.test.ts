@@ -55,4 +55,11 @@ t.test('record -> dataset -> train -> export -> load in onnxruntime-node', async
     t.equal(missed + found, defects, `${c}: ${missed} missed and ${found} found of ${defects} defects`);
   }
   t.ok(reported > 0, `${reported} classes with positives and negatives in the lot`);
+
+  // how much of the die pattern the die residual takes away on real rendered wafers: well under the pattern's own spread
+  const probe = run('die_probe.py', ['--data', join(dir, 'train-*'), '--threads', '1']);
+  for (const axis of ['x', 'y']) {
+    const m = new RegExp(`^along ${axis}: residual / pattern spread, median ([0-9.]+)`, 'm').exec(probe);
+    t.ok(m && Number(m[1]) < 0.6, `along ${axis}: the residual keeps ${m?.[1]} of the pattern (median over the lot)`);
+  }
 });
