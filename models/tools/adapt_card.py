@@ -85,9 +85,11 @@ def main():
         "Trained further from `%s`%s" % (base["id"], " with a new input on where the rim runs" if s1.get("rim") else
                                          " with a new input comparing the rim with itself" if s1.get("ring") else
                                          " with a new input comparing each die with its neighbours" if s1.get("die") else ""))
-    w("%s: same architecture, inputs and outputs as the base, so it replaces it in a model folder setting or hot swap; only "
-      "the numbers differ. Every figure below was measured by the commands at the end; the evaluations are the JSON files "
-      "beside this card.\n" % how)
+    new_input = s1.get("rim") or s1.get("ring") or s1.get("die")
+    w("%s: same inputs and outputs as the base, so it replaces it in a model folder setting or hot swap; %s. Every "
+      "figure below was measured by the commands at the end; the evaluations are the JSON files beside this card.\n" % (
+          how, "its entry convolutions gain the new input, computed from the same fused tensor (below)" if new_input else
+          "only the numbers differ"))
     w("## Base\n")
     w("- id `%s`, float image model sha256 `%s`, text model sha256 `%s`." % (base["id"], base["imageFloat"], base["text"]))
     w("- Rebuilt for training from the base's float ONNX files (models/tools/base.py); its tokenizer is reused unchanged.\n")

@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from onnx import numpy_helper
 
-from model import DIE_CHANNELS, MODALITIES, RING_CHANNELS, RING_SLICES, SLICES, DieResidual, ImageModel, TextModel, rim_map, ring_residual, ring_table
+from model import DIE_CHANNELS, MODALITIES, RING_SLICES, SLICES, DieResidual, ImageModel, TextModel, crop_channels, rim_map, ring_residual, ring_table
 
 
 def onnx_scope(root, name):
@@ -64,8 +64,8 @@ class FoldedEntry(nn.Module):
         """The die residual: carried after the ring's channels by training crops (cut from the whole
         wafer's, data.Arrays.x with die), computed from the whole grid's visible channels vis otherwise
         (the entry's own slice, so the exported graph copies them once)."""
-        at = 8 + (len(RING_CHANNELS) if self.ring is not None else 0)
-        return x[:, at:at + DIE_CHANNELS] if x.shape[1] >= at + DIE_CHANNELS else self.die_residual(vis)
+        lo, hi = crop_channels(self.ring is not None, True)["die"]
+        return x[:, lo:hi] if x.shape[1] >= hi else self.die_residual(vis)
 
     def add_rim(self, grid):
         """A trainable term on the signed distance to the rim (model.rim_map), starting at zero so the
@@ -97,7 +97,8 @@ class FoldedEntry(nn.Module):
     def ring_of(self, x):
         """The ring residual of x: carried as extra channels by training crops (cut from the whole
         wafer's, data.Arrays.x with ring), computed from the whole grid otherwise."""
-        return x[:, 8:8 + len(RING_CHANNELS)] if x.shape[1] > 8 else ring_residual(x, self.ring_band, self.ring_nb)
+        lo, hi = crop_channels(True, self.die is not None)["ring"]
+        return x[:, lo:hi] if x.shape[1] >= hi else ring_residual(x, self.ring_band, self.ring_nb)
 
     @torch.no_grad()
     def fold(self, radius):

@@ -32,7 +32,7 @@ from corpus import phrase  # noqa: E402
 from data import CLASSES, Arrays, sample_batch  # noqa: E402
 from export import export_image, export_text, modality_weights, quantise, sha256, write_manifest  # noqa: E402
 from lora import adapter_parameters, add_adapters, merge_adapters  # noqa: E402
-from model import DIE_CHANNELS, NEEDS, RING_CHANNELS, RING_SLICES, SLICES, STRIDE  # noqa: E402
+from model import NEEDS, RING_SLICES, SLICES, STRIDE, crop_channels  # noqa: E402
 from train import encode_all, evaluate, prefixes, step_loss  # noqa: E402
 
 IMAGE_LAYERS = "backbone.stems.*,backbone.mix.*,backbone.trunk.*,backbone.own.*,backbone.shared.*,gates.*"
@@ -73,11 +73,11 @@ def corpus_for(base_corpus, kinds, classes, rng, per_kind):
     return by
 
 
-def hide_modality(x, y, classes, rng, p, ring=True, die=False):
+def hide_modality(x, y, classes, rng, p, ring=False, die=False):
     """With probability p, zero one present modality of a crop (values and mask) when another is
     present, as fusion leaves a missing frame. The classes that need it (model.NEEDS) lose their
     targets there: the appliance does not check them without it, and a target the crop cannot show
-    would teach the model to guess."""
+    would teach the model to guess. ring, die: whether the crop carries those residuals (model.crop_channels)."""
     if p <= 0 or rng.random() >= p:
         return x, y
     present = [m for m, (lo, hi) in SLICES.items() if x[hi - 1].max() > 0.5]
@@ -86,12 +86,12 @@ def hide_modality(x, y, classes, rng, p, ring=True, die=False):
     m = present[rng.integers(len(present))]
     x = x.copy()
     x[SLICES[m][0]:SLICES[m][1]] = 0
-    if ring and x.shape[0] > 8:
-        x[8 + RING_SLICES[m][0]:8 + RING_SLICES[m][1]] = 0
-    if die and m == "visible":
-        # after the ring's channels when there are any (data.Arrays.x)
-        at = 8 + (len(RING_CHANNELS) if ring else 0)
-        x[at:at + DIE_CHANNELS] = 0
+    extra = crop_channels(ring, die)
+    if "ring" in extra:
+        lo = extra["ring"][0]
+        x[lo + RING_SLICES[m][0]:lo + RING_SLICES[m][1]] = 0
+    if "die" in extra and m == "visible":
+        x[extra["die"][0]:extra["die"][1]] = 0
     y = y.copy()
     for j, c in enumerate(classes):
         if NEEDS.get(c) == m:

@@ -181,6 +181,17 @@ class DieResidual(nn.Module):
         return torch.stack(out, 1)
 
 
+def crop_channels(ring, die):
+    """Where a training crop carries the residuals after fusion's channels (data.Arrays.x, ring's then
+    die's): {"ring": (lo, hi), "die": (lo, hi)} for those the model reads."""
+    out, at = {}, len(INPUT_CHANNELS)
+    for name, n, on in (("ring", len(RING_CHANNELS), ring), ("die", DIE_CHANNELS, die)):
+        if on:
+            out[name] = (at, at + n)
+            at += n
+    return out
+
+
 class ConvBNReLU(nn.Sequential):
     def __init__(self, cin, cout, k=3, s=1, groups=1, dilation=1):
         pad = dilation * (k - 1) // 2
