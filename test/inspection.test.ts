@@ -1,8 +1,8 @@
 import t from 'tap';
 import type { Modality } from '../src/common/modality.js';
 import type { ModalityStatus } from '../src/fusion/result.js';
-import { withoutEntry } from '../src/inspection/calibrate.js';
-import { judge, normalise, uncalibratedWithout, type JudgedSpec } from '../src/inspection/judge.js';
+import { ThresholdCalibration, withoutEntry } from '../src/inspection/calibrate.js';
+import { judge, normalise, sizeOf, SIZE_SURE, uncalibratedWithout, type JudgedSpec } from '../src/inspection/judge.js';
 import { regions, type MapGeometry } from '../src/inspection/regions.js';
 import { scoreReplay } from '../src/inspection/score.js';
 import { explain } from '../src/inspection/setup.js';
@@ -47,6 +47,28 @@ t.test('size limits: a 10 mm scratch passes "longer than 20 mm", a 30 mm one fai
   const fail = judge([s], map(1, [[0, 30, 30, 1, 6, 0.9]]), G, OK, []);
   t.equal(fail.verdict, 'fail');
   t.match(fail.findings, [{ spec: 'long-scratch', class: 'scratch', sizeMm: 30 }]);
+});
+
+t.test('a region passes a size limit only when its size, with the size fit\'s spread, is surely within it', async (t) => {
+  // a burr one map cell across: the fit says 1.9 mm, but burrs that read so were up to several mm on the calibration wafers
+  const fit = { slope: 1.024, offset: -3.2, spread: 3.4 };
+  const burr = spec('burr', 'edge-burr', { size: { mm: 2, inclusive: false, words: 'longer than 2 mm' }, sizeFit: fit });
+  const one = judge([burr], map(1, [[0, 30, 30, 1, 1, 0.9]]), G, OK, []);
+  t.equal(one.verdict, 'fail', 'a one-cell burr may be longer than 2 mm');
+  t.match(one.findings, [{ spec: 'burr', sizeMm: 1.9, sizeMaxMm: Math.round((1.92 + SIZE_SURE * 3.4) * 10) / 10 }], 'reported at its fitted size, with the largest it may be');
+  const { spread: _, ...exact } = fit;
+  t.equal(judge([{ ...burr, sizeFit: exact }], map(1, [[0, 30, 30, 1, 1, 0.9]]), G, OK, []).verdict, 'pass', 'a fit without a spread is taken as exact');
+  // far below a large limit, the spread does not matter: a 10 mm burr is surely not longer than 30 mm
+  const long = { ...burr, size: { mm: 30, inclusive: false, words: 'longer than 30 mm' } };
+  t.equal(judge([long], map(1, [[0, 30, 30, 1, 3, 0.9]]), G, OK, []).verdict, 'pass');
+  t.equal(judge([long], map(1, [[0, 30, 30, 1, 6, 0.9]]), G, OK, []).verdict, 'fail', '27.5 mm fitted, up to 33.1 mm');
+  t.same(sizeOf(5, undefined), { sizeMm: 5, sizeMaxMm: 5 }, 'no fit: the measured extent');
+  // and what specs explain shows of it
+  t.match(explain(burr, 'class'), /\n {2}sizes {6}1\.024 x the region's extent - 3\.2 mm, give or take 3\.4 mm: a region passes only below 0\.0 mm\n/);
+  t.match(explain(long, 'class'), /passes only below 24\.4 mm\n/);
+  t.match(explain({ ...burr, sizeFit: exact }, 'class'), /taken as exact \(no spread calibrated: run calibrate thresholds again\)/);
+  t.match(explain({ ...burr, sizeFit: undefined }, 'class'), /sizes {6}the region's extent on the score map, as measured/);
+  t.notMatch(explain({ ...burr, size: undefined }, 'class'), /sizes/, 'no size limit, nothing to say');
 });
 
 t.test('zones and counts', async (t) => {
@@ -141,5 +163,24 @@ t.test('withoutEntry keeps the specs that can be checked without the missing mod
     specs: [{ text: 'scratch within 50 mm of the centre', threshold: 0.81235 }, { text: 'voids at the edge', threshold: 0.4 }],
   }, 'without infrared: no crack');
   t.same(Object.keys(withoutEntry(specs, 3, thresholds, 'visible').kinds), ['void', 'crack'], 'without visible: no edge burr');
+  t.end();
+});
+
+t.test('calibration fits sizes on the wafers with one defect, and says how far true sizes spread around the fit', (t) => {
+  const cal = new ThresholdCalibration([{ text: 'void', kind: 'void' }], G);
+  for (let i = 0; i < 40; i++) cal.add({ wafer: `g${i}`, truth: [], scores: map(1, [[0, 10, 10, 1, 1, 0.2 + i / 1000]]) });
+  // voids 1 to 6 cells across (measured 5 to 30 mm), truly 2 mm less, give or take 1 mm
+  for (let i = 0; i < 24; i++) {
+    const n = 1 + (i % 6);
+    const truth = [{ class: 'void', xMm: -160 + 30 * 5 + (n * 5) / 2, yMm: 160 - 30.5 * 5, sizeMm: 5 * n - 2 + (Math.floor(i / 6) % 2 ? 1 : -1) }];
+    cal.add({ wafer: `d${i}`, truth, scores: map(1, [[0, 30, 30, 1, n, 0.9]]) });
+  }
+  // a wafer with two defects says nothing about sizes
+  cal.add({ wafer: 'two', truth: [{ class: 'void', xMm: 0, yMm: 0, sizeMm: 50 }, { class: 'void', xMm: 0, yMm: 0, sizeMm: 50 }], scores: map(1, [[0, 31, 31, 1, 1, 0.9]]) });
+  const r = cal.result(0.05);
+  const fit = r.sizeFits.void;
+  t.equal(fit.samples, 24);
+  t.ok(Math.abs(fit.slope - 1) < 0.05 && Math.abs(fit.offset + 2) < 0.5, `true = ${fit.slope} x measured + ${fit.offset}`);
+  t.ok(fit.spread > 0.9 && fit.spread < 1.2, `spread ${fit.spread} mm (true sizes 1 mm off the line)`);
   t.end();
 });

@@ -49,6 +49,9 @@ export function calibrateThresholdsCommand(): Command {
           `  ${s.kind.padEnd(10)} "${s.text}": threshold ${s.threshold.toFixed(4)} (highest good ${s.goodMax.toFixed(4)})${s.recall === null ? '' : `, recall ${(s.recall * 100).toFixed(1)}%`}${s.measurableFrr ? '' : `, below 1/${r.goodWafers}: not measurable, highest good score used`}\n`,
         );
       }
+      for (const [c, f] of Object.entries(r.sizeFits)) {
+        process.stdout.write(`  size ${c.padEnd(10)} true = ${f.slope} x measured ${f.offset < 0 ? '-' : '+'} ${Math.abs(f.offset)} mm, spread ${f.spread} mm (${f.samples} defects)\n`);
+      }
       const without: ModelThresholds['without'] = {};
       for (const [i, m] of MODALITIES.entries()) {
         const entry = withoutEntry(specs, classes.length, cals[i + 1].result(o.targetFrr).specs.map((s) => s.threshold), m);
@@ -58,7 +61,7 @@ export function calibrateThresholdsCommand(): Command {
       const path = o.out ?? thresholdsPath(o);
       const file = await readThresholds(path);
       const kinds = Object.fromEntries(
-        classes.map((c, j) => [c, { threshold: roundThreshold(r.specs[j].threshold), ...(r.sizeFits[c] ? { sizeFit: { slope: r.sizeFits[c].slope, offset: r.sizeFits[c].offset } } : {}) }]),
+        classes.map((c, j) => [c, { threshold: roundThreshold(r.specs[j].threshold), ...(r.sizeFits[c] ? { sizeFit: { slope: r.sizeFits[c].slope, offset: r.sizeFits[c].offset, spread: r.sizeFits[c].spread } } : {}) }]),
       );
       file.producedBy = `wafer-inspect calibrate thresholds --good ${o.good}${o.defects ? ` --defects ${o.defects}` : ''} --target-frr ${o.targetFrr}${o.recipe ? ` --recipe ${o.recipe}` : ''}`;
       file.models[model.id] = {

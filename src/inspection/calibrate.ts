@@ -93,7 +93,7 @@ export class ThresholdCalibration {
 
   result(targetFrr: number): {
     specs: Array<{ text: string; kind: string; threshold: number; goodMax: number; recall: number | null; measurableFrr: boolean }>;
-    sizeFits: Record<string, { slope: number; offset: number; samples: number }>;
+    sizeFits: Record<string, { slope: number; offset: number; spread: number; samples: number }>;
     goodWafers: number;
   } {
     const per = targetFrr / this.specs.length;
@@ -116,15 +116,19 @@ export class ThresholdCalibration {
       const near = regions(norm, this.map, 0.5).find((r) => Math.hypot(r.xMm - d.xMm, r.yMm - d.yMm) <= d.sizeMm / 2 + 7.5);
       if (near) (pairs[d.class] ??= []).push([near.sizeMm, d.sizeMm]);
     }
-    const sizeFits: Record<string, { slope: number; offset: number; samples: number }> = {};
+    const sizeFits: Record<string, { slope: number; offset: number; spread: number; samples: number }> = {};
     for (const [cls, ps] of Object.entries(pairs)) {
       if (ps.length < 10) continue;
       const mx = ps.reduce((a, p) => a + p[0], 0) / ps.length;
       const my = ps.reduce((a, p) => a + p[1], 0) / ps.length;
       const sxx = ps.reduce((a, p) => a + (p[0] - mx) ** 2, 0);
       const sxy = ps.reduce((a, p) => a + (p[0] - mx) * (p[1] - my), 0);
-      const slope = sxx > 0 ? sxy / sxx : 1;
-      sizeFits[cls] = { slope: Math.round(slope * 1000) / 1000, offset: Math.round((my - slope * mx) * 100) / 100, samples: ps.length };
+      const slope = Math.round((sxx > 0 ? sxy / sxx : 1) * 1000) / 1000;
+      const offset = Math.round((my - slope * mx) * 100) / 100;
+      // how far true sizes fall from the fit: what the judge allows for before it calls a region within a limit
+      const residuals = ps.reduce((a, p) => a + (p[1] - (slope * p[0] + offset)) ** 2, 0);
+      const spread = Math.round(Math.sqrt(residuals / Math.max(1, ps.length - 2)) * 100) / 100;
+      sizeFits[cls] = { slope, offset, spread, samples: ps.length };
     }
     return { specs: out, sizeFits, goodWafers: this.goodMax[0]?.length ?? 0 };
   }

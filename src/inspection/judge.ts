@@ -1,6 +1,7 @@
 import { MODALITIES, type Modality } from '../common/modality.js';
 import type { ModalityStatus } from '../fusion/result.js';
 import type { ReadSpec } from '../specs/read.js';
+import type { SizeFit } from '../specs/thresholds.js';
 import { regions, type MapGeometry } from './regions.js';
 import type { Finding, Verdict } from './result.js';
 
@@ -10,8 +11,22 @@ export interface JudgedSpec extends ReadSpec {
   threshold: number;
   /** the same on a wafer missing one modality, where calibrated (thresholds.yaml `without`) */
   thresholdWithout?: Partial<Record<Modality, number>>;
-  /** size correction for the class, measured extent -> true extent (identity when absent) */
-  sizeFit?: { slope: number; offset: number };
+  /** size correction for the class, measured extent -> true extent (identity when absent), and its spread */
+  sizeFit?: SizeFit;
+}
+
+/**
+ * How sure the judge must be that a region is within a size limit before it passes it: its size plus
+ * this many of the size fit's spread must still be within the limit (one-sided 95% for a normal
+ * spread). The score map's cells are 5 mm, so a defect one cell across may be 1 mm or 5; read as
+ * exact, the fitted size passed most such detections under a limit of a few mm (README, "Sizes").
+ */
+export const SIZE_SURE = 1.645;
+
+/** A region's size as reported (the fitted one) and the largest the measurement allows. */
+export function sizeOf(measuredMm: number, fit: SizeFit | undefined): { sizeMm: number; sizeMaxMm: number } {
+  const sizeMm = fit ? Math.max(0, fit.slope * measuredMm + fit.offset) : measuredMm;
+  return { sizeMm, sizeMaxMm: sizeMm + SIZE_SURE * (fit?.spread ?? 0) };
 }
 
 /** Raw score -> normalised score with the threshold at 0.5 (as Anomalib reports them). */
@@ -69,19 +84,30 @@ export function judge(specs: JudgedSpec[], scores: Float32Array | null, map: Map
     const normalised = new Float32Array(cells);
     for (let k = 0; k < cells; k++) normalised[k] = normalise(scores[j * cells + k], threshold);
     const candidates = regions(normalised, map, 0.5)
-      .map((r) => ({ ...r, sizeMm: spec.sizeFit ? Math.max(0, spec.sizeFit.slope * r.sizeMm + spec.sizeFit.offset) : r.sizeMm }))
+      .map((r) => ({ ...r, ...sizeOf(r.sizeMm, spec.sizeFit) }))
       .filter((r) => {
         if (spec.zone) {
           const rad = Math.hypot(r.xMm, r.yMm);
           if (rad < spec.zone.minRadiusMm || rad > spec.zone.maxRadiusMm) return false;
         }
-        if (spec.size) return spec.size.inclusive ? r.sizeMm >= spec.size.mm : r.sizeMm > spec.size.mm;
+        // within a size limit only when surely so: a region that may be larger than the limit breaks it
+        if (spec.size) return spec.size.inclusive ? r.sizeMaxMm >= spec.size.mm : r.sizeMaxMm > spec.size.mm;
         return true;
       });
     const violated = spec.count ? (spec.count.inclusive ? candidates.length >= spec.count.count : candidates.length > spec.count.count) : candidates.length > 0;
     if (!violated) return;
     const round = (v: number, d: number): number => Math.round(v * 10 ** d) / 10 ** d;
-    for (const r of candidates) findings.push({ spec: spec.id, class: spec.kind, xMm: round(r.xMm, 1), yMm: round(r.yMm, 1), sizeMm: round(r.sizeMm, 1), score: round(r.score, 3) });
+    for (const r of candidates) {
+      findings.push({
+        spec: spec.id,
+        class: spec.kind,
+        xMm: round(r.xMm, 1),
+        yMm: round(r.yMm, 1),
+        sizeMm: round(r.sizeMm, 1),
+        ...(spec.sizeFit?.spread !== undefined ? { sizeMaxMm: round(r.sizeMaxMm, 1) } : {}),
+        score: round(r.score, 3),
+      });
+    }
   });
   const why = [...problems, ...unchecked.map((u) => `cannot check spec ${u}`)];
   if (findings.length) return { verdict: 'fail', findings, reason: why.length ? why.join('; ') : null };

@@ -8,6 +8,8 @@ export interface Finding {
   xMm: number;
   yMm: number;
   sizeMm: number;
+  /** the largest size the measurement allows (judge.ts, SIZE_SURE), where the station's size fit says how far sizes spread */
+  sizeMaxMm?: number;
   /** normalised score: 0.5 is the spec's threshold */
   score: number;
 }

@@ -2,7 +2,7 @@ import type { LoadedModel } from '../model/load.js';
 import { defaultReadOptions, readRecipe, type ReadSpec, type SpecRejection } from '../specs/read.js';
 import type { Recipe } from '../specs/recipe.js';
 import { lookup, type ModelThresholds } from '../specs/thresholds.js';
-import { uncalibratedWithout, type JudgedSpec } from './judge.js';
+import { SIZE_SURE, uncalibratedWithout, type JudgedSpec } from './judge.js';
 
 export interface PreparedSpecs {
   specs: JudgedSpec[];
@@ -44,5 +44,16 @@ export function explain(s: JudgedSpec, from: 'spec' | 'class' | undefined): stri
   const lacking = uncalibratedWithout([s])[s.id] ?? [];
   if (lacking.length) have.push(`none calibrated without ${lacking.join(', ')} (run calibrate thresholds again)`);
   parts.splice(5, 0, `  without    ${have.join('; ')}`);
+  if (s.size) parts.splice(3, 0, `  sizes      ${sizing(s)}`);
   return parts.join('\n');
+}
+
+/** How a spec's size limit is judged: what a region's size is read from, and how sure it must be to pass. */
+function sizing(s: JudgedSpec): string {
+  const f = s.sizeFit;
+  if (!f) return 'the region\'s extent on the score map, as measured (no size fit calibrated)';
+  const fit = `${f.slope} x the region's extent ${f.offset < 0 ? '-' : '+'} ${Math.abs(f.offset)} mm`;
+  if (f.spread === undefined) return `${fit}, taken as exact (no spread calibrated: run calibrate thresholds again)`;
+  const margin = SIZE_SURE * f.spread;
+  return `${fit}, give or take ${f.spread} mm: a region passes only below ${Math.max(0, s.size!.mm - margin).toFixed(1)} mm`;
 }

@@ -7,14 +7,14 @@ import { MODALITIES, type Modality } from '../common/modality.js';
 /**
  * A station's score thresholds, per model (scores of different models are not comparable): for each
  * class (its canonical query, which every spec of the class is asked with), and for each spec with a
- * zone calibrated with a recipe (fewer cells, so a lower threshold keeps the same false rejects). A class entry may carry a size fit (measured extent -> true extent).
+ * zone calibrated with a recipe (fewer cells, so a lower threshold keeps the same false rejects). A class entry may carry a size fit (measured extent -> true extent, and how far true sizes spread around it).
  * `without`: the same, calibrated on the same good wafers with one modality left out as a missing
  * frame is, for the classes that do not need it. A model reads a wafer without a modality differently
  * (its gate weighs the others), so a threshold set on complete wafers would fail good ones.
  */
 const entry = z.object({
   threshold: z.number().min(0).max(1),
-  sizeFit: z.object({ slope: z.number(), offset: z.number() }).optional(),
+  sizeFit: z.object({ slope: z.number(), offset: z.number(), spread: z.number().min(0).optional() }).optional(),
 });
 
 export const thresholdsSchema = z.object({
@@ -36,6 +36,8 @@ export const thresholdsSchema = z.object({
   ),
 });
 export type Thresholds = z.infer<typeof thresholdsSchema>;
+/** measured extent -> true extent (true = slope · measured + offset), and the calibration defects' spread around it, mm */
+export type SizeFit = z.infer<typeof entry>['sizeFit'] & {};
 export type ModelThresholds = Thresholds['models'][string];
 
 /** A threshold as the file keeps it: 5 decimals, far finer than scores move between good wafers. */
@@ -77,7 +79,7 @@ export function forModel(t: Thresholds, model: string, path: string): ModelThres
 
 export interface SpecThreshold {
   threshold: number;
-  sizeFit?: { slope: number; offset: number };
+  sizeFit?: SizeFit;
   from: 'spec' | 'class';
   /** the threshold when one modality is missing, where calibrated */
   without: Partial<Record<Modality, number>>;
