@@ -120,7 +120,17 @@ t.test('replay scores: not-inspected wafers are counted apart from both rates', 
   t.equal(s.waferRecall, 0.5);
   t.equal(s.shouldFailNotInspected, 1, 'the defective wafer not inspected is in neither rate, and said');
   t.equal(s.notInspected, 3);
-  t.same(s.perClass['edge-chip'], { positives: 2, found: 1, recall: 0.5 }, 'the chip on the wafer without visible could not be checked: not a positive');
+  t.same(s.perClass['edge-chip'], { positives: 2, found: 1, recall: 0.5, bySize: [{ fromMm: 3, toMm: 5, positives: 2, found: 1 }] }, 'the chip on the wafer without visible could not be checked: not a positive');
+  // by size: a 1 mm chip missed, a 3 mm one found, a 60 mm one in the open last bin
+  const sized = scoreReplay(
+    [wafer('pass', [{ ...chip, sizeMm: 1 }]), wafer('fail', [chip], true), wafer('pass', [{ ...chip, sizeMm: 60 }])],
+    [spec('chip', 'edge-chip')],
+  );
+  t.same(sized.perClass['edge-chip'].bySize, [
+    { fromMm: 0, toMm: 2, positives: 1, found: 0 },
+    { fromMm: 3, toMm: 5, positives: 1, found: 1 },
+    { fromMm: 40, toMm: null, positives: 1, found: 0 },
+  ]);
 });
 
 t.test('a wafer missing a modality is judged with the thresholds calibrated without it', async (t) => {

@@ -76,7 +76,10 @@ export function replayCommand(): Command {
         const pct = (r: number) => (Number.isNaN(r) ? 'n/a' : `${(r * 100).toFixed(2)}%`);
         process.stdout.write(`  wafer recall ${pct(s.waferRecall)} (${s.failed} of ${s.shouldFail} wafers with a defect that breaks a spec${unjudged(s.shouldFailNotInspected)})\n`);
         process.stdout.write(`  false rejects ${pct(s.falseRejectRate)} (${s.falseRejects} of ${s.goodJudged} good wafers${unjudged(s.good - s.goodJudged)})\n`);
-        for (const [c, x] of Object.entries(s.perClass)) process.stdout.write(`  ${c.padEnd(10)} recall ${(x.recall * 100).toFixed(1)}% (${x.found}/${x.positives})\n`);
+        for (const [c, x] of Object.entries(s.perClass)) {
+          const sizes = x.bySize.map((b) => `${b.toMm === null ? `>= ${b.fromMm}` : `${b.fromMm}-${b.toMm}`} mm ${b.found}/${b.positives}`).join(', ');
+          process.stdout.write(`  ${c.padEnd(10)} recall ${(x.recall * 100).toFixed(1)}% (${x.found}/${x.positives}); by size: ${sizes}\n`);
+        }
         process.stdout.write(`  localisation error, median ${s.localisationMedianMm.toFixed(2)} mm\n`);
         process.stdout.write(JSON.stringify({ bench: 'replay-score', lot, wafers: stats.wafersOut, wafersPerS: stats.wafersOut / secs, ...s }) + '\n');
       }

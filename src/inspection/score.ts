@@ -13,6 +13,23 @@ export interface ClassScore {
   positives: number;
   found: number;
   recall: number;
+  /** the same by the defects' true size: where a class's detection limit lies (SIZE_BINS_MM, empty bins left out) */
+  bySize: Array<{ fromMm: number; toMm: number | null; positives: number; found: number }>;
+}
+
+/** Lower edges of the size bins recall is broken down by, mm; the last bin is open. */
+export const SIZE_BINS_MM = [0, 2, 3, 5, 8, 12, 20, 40] as const;
+
+function sizeBin(c: ClassScore, sizeMm: number): ClassScore['bySize'][number] {
+  const k = Math.max(0, SIZE_BINS_MM.filter((b) => sizeMm >= b).length - 1);
+  const fromMm = SIZE_BINS_MM[k];
+  let bin = c.bySize.find((b) => b.fromMm === fromMm);
+  if (!bin) {
+    bin = { fromMm, toMm: SIZE_BINS_MM[k + 1] ?? null, positives: 0, found: 0 };
+    c.bySize.push(bin);
+    c.bySize.sort((a, b) => a.fromMm - b.fromMm);
+  }
+  return bin;
 }
 
 export interface ReplayScore {
@@ -72,13 +89,16 @@ export function scoreReplay(items: InspectedWafer[], specs: JudgedSpec[]): Repla
         if (spec.count || !breaks(spec, d)) continue;
         breaking = true;
         if (spec.modalities.some((m) => record.modalities[m] !== 'ok')) continue;
-        const c = (perClass[d.class] ??= { positives: 0, found: 0, recall: 0 });
+        const c = (perClass[d.class] ??= { positives: 0, found: 0, recall: 0, bySize: [] });
+        const bin = sizeBin(c, d.sizeMm);
         c.positives++;
+        bin.positives++;
         const reach = d.sizeMm / 2 + 7.5;
         const hits = record.findings.filter((f) => f.spec === spec.id).map((f) => Math.hypot(f.xMm - d.xMm, f.yMm - d.yMm));
         const nearest = Math.min(Infinity, ...hits);
         if (nearest <= reach) {
           c.found++;
+          bin.found++;
           distances.push(nearest);
         }
       }
