@@ -55,5 +55,8 @@ function sizing(s: JudgedSpec): string {
   const fit = `${f.slope} x the region's extent ${f.offset < 0 ? '-' : '+'} ${Math.abs(f.offset)} mm`;
   if (f.spread === undefined) return `${fit}, taken as exact (no spread calibrated: run calibrate thresholds again)`;
   const margin = SIZE_SURE * f.spread;
-  return `${fit}, give or take ${f.spread} mm: a region passes only below ${Math.max(0, s.size!.mm - margin).toFixed(1)} mm`;
+  const below = s.size!.mm - margin;
+  return below > 0
+    ? `${fit}, give or take ${f.spread} mm: a region passes only below ${below.toFixed(1)} mm`
+    : `${fit}, give or take ${f.spread} mm: the limit is within that, so every region found breaks it`;
 }
