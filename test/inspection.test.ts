@@ -2,7 +2,7 @@ import t from 'tap';
 import type { Modality } from '../src/common/modality.js';
 import type { ModalityStatus } from '../src/fusion/result.js';
 import { ThresholdCalibration, withoutEntry } from '../src/inspection/calibrate.js';
-import { judge, normalise, sizeOf, SIZE_SURE, uncalibratedWithout, type JudgedSpec } from '../src/inspection/judge.js';
+import { judge, normalise, sizeOf, SIZE_SURE, uncalibratedWithout, unresolvedSizeLimits, type JudgedSpec } from '../src/inspection/judge.js';
 import { regions, type MapGeometry } from '../src/inspection/regions.js';
 import { scoreReplay } from '../src/inspection/score.js';
 import { explain } from '../src/inspection/setup.js';
@@ -69,6 +69,8 @@ t.test('a region passes a size limit only when its size, with the size fit\'s sp
   t.match(explain({ ...burr, sizeFit: exact }, 'class'), /taken as exact \(no spread calibrated: run calibrate thresholds again\)/);
   t.match(explain({ ...burr, sizeFit: undefined }, 'class'), /sizes {6}the region's extent on the score map, as measured/);
   t.notMatch(explain({ ...burr, size: undefined }, 'class'), /sizes/, 'no size limit, nothing to say');
+  // what the service warns about at start: limits within the margin
+  t.same(unresolvedSizeLimits([burr, long, { ...burr, id: 'exact', sizeFit: exact }, { ...burr, id: 'any', size: undefined }]), { burr: { limitMm: 2, marginMm: 5.6 } });
 });
 
 t.test('zones and counts', async (t) => {

@@ -29,6 +29,19 @@ export function sizeOf(measuredMm: number, fit: SizeFit | undefined): { sizeMm: 
   return { sizeMm, sizeMaxMm: sizeMm + SIZE_SURE * (fit?.spread ?? 0) };
 }
 
+/**
+ * Per spec, a size limit the station's size fit cannot tell from zero: the limit is within the fit's
+ * margin (SIZE_SURE spreads), so every region found breaks it, however small it reads.
+ */
+export function unresolvedSizeLimits(specs: JudgedSpec[]): Record<string, { limitMm: number; marginMm: number }> {
+  const out: Record<string, { limitMm: number; marginMm: number }> = {};
+  for (const s of specs) {
+    const margin = SIZE_SURE * (s.sizeFit?.spread ?? 0);
+    if (s.size && margin > 0 && s.size.mm - margin <= 0) out[s.id] = { limitMm: s.size.mm, marginMm: Math.round(margin * 10) / 10 };
+  }
+  return out;
+}
+
 /** Raw score -> normalised score with the threshold at 0.5 (as Anomalib reports them). */
 export function normalise(raw: number, threshold: number): number {
   return raw <= threshold ? (0.5 * raw) / threshold : 0.5 + (0.5 * (raw - threshold)) / Math.max(1e-6, 1 - threshold);

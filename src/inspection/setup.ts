@@ -2,7 +2,7 @@ import type { LoadedModel } from '../model/load.js';
 import { defaultReadOptions, readRecipe, type ReadSpec, type SpecRejection } from '../specs/read.js';
 import type { Recipe } from '../specs/recipe.js';
 import { lookup, type ModelThresholds } from '../specs/thresholds.js';
-import { SIZE_SURE, uncalibratedWithout, type JudgedSpec } from './judge.js';
+import { SIZE_SURE, uncalibratedWithout, unresolvedSizeLimits, type JudgedSpec } from './judge.js';
 
 export interface PreparedSpecs {
   specs: JudgedSpec[];
@@ -54,9 +54,7 @@ function sizing(s: JudgedSpec): string {
   if (!f) return 'the region\'s extent on the score map, as measured (no size fit calibrated)';
   const fit = `${f.slope} x the region's extent ${f.offset < 0 ? '-' : '+'} ${Math.abs(f.offset)} mm`;
   if (f.spread === undefined) return `${fit}, taken as exact (no spread calibrated: run calibrate thresholds again)`;
-  const margin = SIZE_SURE * f.spread;
-  const below = s.size!.mm - margin;
-  return below > 0
-    ? `${fit}, give or take ${f.spread} mm: a region passes only below ${below.toFixed(1)} mm`
-    : `${fit}, give or take ${f.spread} mm: the limit is within that, so every region found breaks it`;
+  return unresolvedSizeLimits([s])[s.id]
+    ? `${fit}, give or take ${f.spread} mm: the limit is within that, so every region found breaks it`
+    : `${fit}, give or take ${f.spread} mm: a region passes only below ${(s.size!.mm - SIZE_SURE * f.spread).toFixed(1)} mm`;
 }

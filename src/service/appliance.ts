@@ -3,7 +3,7 @@ import { modelDir, recipePath, stationDir, thresholdsFile } from '../config/load
 import type { Config } from '../config/schema.js';
 import { FusionStage } from '../fusion/stage.js';
 import { Inspector } from '../inspection/inspector.js';
-import { uncalibratedWithout, type JudgedSpec } from '../inspection/judge.js';
+import { uncalibratedWithout, unresolvedSizeLimits, type JudgedSpec } from '../inspection/judge.js';
 import { prepareSpecs, type PreparedSpecs } from '../inspection/setup.js';
 import type { ImageOptions } from '../model/image.js';
 import { loadModel, variantFile, type LoadedModel } from '../model/load.js';
@@ -79,13 +79,23 @@ export async function openAppliance(config: Config, log: Logger): Promise<Applia
   }
 }
 
-/** Said at start and on a model change: a camera failing later is when it would matter. */
+/**
+ * What the station's calibration cannot do for these specs, said at start, on a model change and on a
+ * recipe change: a camera failing later is when the first would matter, the first small defect the second.
+ */
 export function warnUncalibrated(log: Logger, specs: JudgedSpec[], thresholdsPath: string): void {
   const lacking = uncalibratedWithout(specs);
   if (Object.keys(lacking).length) {
     log.warn(
       { thresholds: thresholdsPath, specs: lacking },
       'no thresholds calibrated for wafers missing a modality: such wafers are judged with complete-wafer thresholds and good ones may fail; run wafer-inspect calibrate thresholds again',
+    );
+  }
+  const unresolved = unresolvedSizeLimits(specs);
+  if (Object.keys(unresolved).length) {
+    log.warn(
+      { thresholds: thresholdsPath, specs: unresolved },
+      'size limits finer than the station can measure (within the size fit\'s margin): every defect of these specs found breaks them, however small it reads (wafer-inspect specs explain)',
     );
   }
 }

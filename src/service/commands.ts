@@ -127,6 +127,7 @@ export class ServiceCommands implements CommandHandler {
     this.activeRecipe = recipe;
     this.recipe = recipeState(recipe, name, prepared);
     this.o.log.info({ recipe: this.recipe.name, specs: prepared.specs.map((s) => `${s.id}:${s.kind}`) }, 'recipe changed by command');
+    warnUncalibrated(this.o.log, prepared.specs, thresholdsFile(this.o.config));
     return this.recipe;
   }
 
