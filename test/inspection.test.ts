@@ -34,6 +34,18 @@ t.test('regions: connected cells, centre in wafer mm, extent', async (t) => {
   t.ok(Math.abs(rs[1].sizeMm - (Math.hypot(5, 5) + 5)) < 1e-9);
 });
 
+t.test('regions are found at one level and measured at a lower one', async (t) => {
+  // a scratch above the threshold along two cells, a little lower along eight more; a second fragment of it further on
+  const m = map(1, [[0, 20, 10, 1, 12, 0.35], [0, 20, 12, 1, 2, 0.8], [0, 20, 19, 1, 1, 0.7], [0, 40, 40, 1, 1, 0.9]]);
+  const found = regions(m, G, 0.5);
+  t.same(found.map((r) => r.sizeMm).sort((a, b) => a - b), [5, 5, 10], 'measured at their own level: the fragments alone');
+  const measured = regions(m, G, 0.5, 0, 0.25);
+  t.equal(measured.length, 3, 'as many regions: found at the same level');
+  const bySize = measured.map((r) => r.sizeMm).sort((a, b) => a - b);
+  t.same(bySize, [5, 60, 60], 'both fragments measured over the whole scratch (12 cells), the lone speck as itself');
+  t.ok(Math.abs(measured.find((r) => r.cells === 2)!.xMm - (-160 + 13 * 5)) < 1e-6, 'positions still from the cells found');
+});
+
 t.test('normalised scores put the threshold at 0.5', async (t) => {
   t.equal(normalise(0.4, 0.4), 0.5);
   t.equal(normalise(0.2, 0.4), 0.25);
