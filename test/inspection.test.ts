@@ -46,6 +46,25 @@ t.test('regions are found at one level and measured at a lower one', async (t) =
   t.ok(Math.abs(measured.find((r) => r.cells === 2)!.xMm - (-160 + 13 * 5)) < 1e-6, 'positions still from the cells found');
 });
 
+t.test('a region\'s extent is its farthest pair of cells, whatever its shape', async (t) => {
+  let x = 7;
+  const rand = (): number => ((x = (x * 1103515245 + 12345) >>> 0) >>> 8) / 2 ** 24;
+  for (let trial = 0; trial < 20; trial++) {
+    // a blob of random cells grown from one, so it is one connected region
+    const m = new Float32Array(64 * 64);
+    const cells = [32 * 64 + 32];
+    m[cells[0]] = 0.9;
+    for (let i = 0; i < 200; i++) {
+      const c = cells[Math.floor(rand() * cells.length)] + [1, -1, 64, -64, 65, -63][Math.floor(rand() * 6)];
+      if (c > 0 && c < 4096 && !m[c]) (m[c] = 0.9), cells.push(c);
+    }
+    let far = 0;
+    for (const a of cells) for (const b of cells) far = Math.max(far, Math.hypot(Math.floor(a / 64) - Math.floor(b / 64), (a % 64) - (b % 64)));
+    const [r] = regions(m, G, 0.5);
+    t.ok(Math.abs(r.sizeMm - (far * 5 + 5)) < 1e-9, `blob ${trial}: ${r.sizeMm} mm`);
+  }
+});
+
 t.test('normalised scores put the threshold at 0.5', async (t) => {
   t.equal(normalise(0.4, 0.4), 0.5);
   t.equal(normalise(0.2, 0.4), 0.25);

@@ -4,7 +4,7 @@ import type { Zone } from '../specs/limits.js';
 import { NEEDED_MODALITIES } from '../specs/read.js';
 import { roundThreshold, type ModelThresholds } from '../specs/thresholds.js';
 import { normalise } from './judge.js';
-import { FOUND, MEASURED, regions, type MapGeometry } from './regions.js';
+import { defectRegions, type MapGeometry } from './regions.js';
 
 /** What calibration needs of a spec: its words, its class, and where it applies. */
 export interface CalibratedSpec {
@@ -113,7 +113,7 @@ export class ThresholdCalibration {
       const cells = this.map.size * this.map.size;
       const norm = new Float32Array(cells);
       for (let k = 0; k < cells; k++) norm[k] = normalise(scores[j * cells + k], t);
-      const near = regions(norm, this.map, FOUND, 0, MEASURED).find((r) => Math.hypot(r.xMm - d.xMm, r.yMm - d.yMm) <= d.sizeMm / 2 + 7.5);
+      const near = defectRegions(norm, this.map).find((r) => Math.hypot(r.xMm - d.xMm, r.yMm - d.yMm) <= d.sizeMm / 2 + 7.5);
       if (near) (pairs[d.class] ??= []).push([near.sizeMm, d.sizeMm]);
     }
     const sizeFits: Record<string, { slope: number; offset: number; spread: number; samples: number }> = {};

@@ -2,7 +2,7 @@ import { MODALITIES, type Modality } from '../common/modality.js';
 import type { ModalityStatus } from '../fusion/result.js';
 import type { ReadSpec } from '../specs/read.js';
 import type { SizeFit } from '../specs/thresholds.js';
-import { FOUND, MEASURED, regions, type MapGeometry } from './regions.js';
+import { defectRegions, type MapGeometry } from './regions.js';
 import type { Finding, Verdict } from './result.js';
 
 /** A spec ready to judge with: how it was read, and its score threshold from calibration. */
@@ -96,7 +96,7 @@ export function judge(specs: JudgedSpec[], scores: Float32Array | null, map: Map
     const threshold = thresholdFor(spec, modalities);
     const normalised = new Float32Array(cells);
     for (let k = 0; k < cells; k++) normalised[k] = normalise(scores[j * cells + k], threshold);
-    const candidates = regions(normalised, map, FOUND, 0, MEASURED)
+    const candidates = defectRegions(normalised, map)
       .map((r) => ({ ...r, ...sizeOf(r.sizeMm, spec.sizeFit) }))
       .filter((r) => {
         if (spec.zone) {

@@ -25,13 +25,15 @@ export interface MapGeometry {
 }
 
 /**
- * Regions found in a normalised map (threshold 0.5) are measured where their score stays above half
- * the threshold: the model often scores a long scratch above the threshold along a fragment only, and
- * the cells beside it, a little lower, carry the rest of its length. Measured so, scratch lengths on
- * the sizes lot spread 6.1 mm around the size fit instead of 12.9 (README, "Sizes").
+ * A spec's defects in its normalised map (threshold 0.5), as the judge and the size calibration both
+ * take them: found where the score reaches the threshold, measured where it stays above half of it.
+ * The model often scores a long scratch above the threshold along a fragment only, and the cells
+ * beside it, a little lower, carry the rest of its length: measured so, scratch lengths on the sizes
+ * lot spread 5.8 mm around their size fit instead of 12.1 (README, "Sizes").
  */
-export const FOUND = 0.5;
-export const MEASURED = 0.25;
+export function defectRegions(normalised: Float32Array, g: MapGeometry): Region[] {
+  return regions(normalised, g, 0.5, 0, 0.25);
+}
 
 /** The cells 8-connected to `start` at or above `level`, marked in `seen` as they are taken. */
 function component(map: Float32Array, N: number, offset: number, start: number, level: number, seen: Uint8Array): number[] {
@@ -59,18 +61,25 @@ function component(map: Float32Array, N: number, offset: number, start: number, 
   return members;
 }
 
-/** Largest distance between the centres of the cells, plus one cell, mm. */
+/**
+ * Largest distance between the centres of the cells, plus one cell, mm. The farthest pair lies on the
+ * cells' convex hull, whose corners are each row's leftmost or rightmost cell: pairs of those (at most
+ * two a row) instead of all pairs, since a component measured at half the threshold can be large.
+ */
 function extent(cells: number[], g: MapGeometry): number {
-  let far = 0;
-  for (let i = 0; i < cells.length; i++) {
-    const ri = Math.floor(cells[i] / g.size);
-    const ki = cells[i] - ri * g.size;
-    for (let j = i + 1; j < cells.length; j++) {
-      const rj = Math.floor(cells[j] / g.size);
-      const kj = cells[j] - rj * g.size;
-      far = Math.max(far, Math.hypot(ri - rj, ki - kj));
-    }
+  const N = g.size;
+  const lo = new Int32Array(N).fill(N);
+  const hi = new Int32Array(N).fill(-1);
+  for (const c of cells) {
+    const r = Math.floor(c / N);
+    const k = c - r * N;
+    if (k < lo[r]) lo[r] = k;
+    if (k > hi[r]) hi[r] = k;
   }
+  const pts: Array<[number, number]> = [];
+  for (let r = 0; r < N; r++) if (hi[r] >= 0) pts.push([r, lo[r]], [r, hi[r]]);
+  let far = 0;
+  for (let i = 0; i < pts.length; i++) for (let j = i + 1; j < pts.length; j++) far = Math.max(far, Math.hypot(pts[i][0] - pts[j][0], pts[i][1] - pts[j][1]));
   return far * g.cellMm + g.cellMm;
 }
 
@@ -82,7 +91,7 @@ export function regions(map: Float32Array, g: MapGeometry, level: number, offset
   const N = g.size;
   const seen = new Uint8Array(N * N);
   const grown = measureLevel < level ? new Uint8Array(N * N) : null;
-  const sizeOf = new Map<number, number>();
+  const sizes = new Map<number, number>();
   const out: Region[] = [];
   for (let start = 0; start < N * N; start++) {
     if (seen[start] || map[offset + start] < level) continue;
@@ -104,9 +113,9 @@ export function regions(map: Float32Array, g: MapGeometry, level: number, offset
     if (grown && !grown[members[0]]) {
       const cells = component(map, N, offset, members[0], measureLevel, grown);
       const size = extent(cells, g);
-      for (const c of cells) sizeOf.set(c, size);
+      for (const c of cells) sizes.set(c, size);
     }
-    const sizeMm = grown ? sizeOf.get(members[0])! : extent(members, g);
+    const sizeMm = grown ? sizes.get(members[0])! : extent(members, g);
     out.push({ xMm: sx / sw, yMm: sy / sw, sizeMm, score: best, cells: members.length });
   }
   return out.sort((a, b) => b.score - a.score);
