@@ -3,9 +3,10 @@
 # by `wafer-inspect record` (three different seeds), training, export (float and INT8), evaluation on
 # the test data with the appliance's own runtime, speed, and the model card of wafer-mm-1; then the
 # models trained further from it by finetune.sh, each with its own card: wafer-mm-2 (rim input),
-# wafer-mm-3 (ring input), wafer-mm-4, wafer-mm-5, wafer-mm-6 (modalities hidden) and wafer-mm-7 (die
-# input), the default. wafer-mm-1 and -3 to -6 are built under $DATA/build; models/ ships wafer-mm-7 and
-# wafer-mm-2 (no ring or die input: faster, less accurate on the rim and on scratches).
+# wafer-mm-3 (ring input), wafer-mm-4, wafer-mm-5, wafer-mm-6 (modalities hidden), wafer-mm-7 (die
+# input) and wafer-mm-8 (2.5 mm cells), the default. wafer-mm-1 and -3 to -7 are built under $DATA/build;
+# models/ ships wafer-mm-8 and wafer-mm-2 (no ring or die input, 5 mm cells: faster, less accurate on the
+# rim and on scratches).
 #   models/build.sh [SEED] [STEPS]       data goes to $DATA (default /var/tmp/wafer-inspect-data)
 set -euo pipefail
 seed=${1:-1}
@@ -64,7 +65,12 @@ BASE="$build/wafer-mm-4" OUT="$build/wafer-mm-5" CARD_COMMANDS="models/build.sh 
 BASE="$build/wafer-mm-5" OUT="$build/wafer-mm-6" CARD_COMMANDS="models/build.sh $seed $steps" models/finetune.sh wafer-mm-6 \
   "$data/train-[0-5]" "$data/val-*" "$data/test-*" --stage1-steps 2500 --stage1-layers '*' --steps 0 \
   --batch 24 --crop 96 --text-batch 32 --threads 2 --drop-modality 0.15 --lr 2.5e-4 --ring-lr 1.25e-3 --val-every 1250 --seed "$(( seed + 5 ))"
-# wafer-mm-7, the default: 3000 steps more with the die-to-die residual as an input (models/README.md)
-BASE="$build/wafer-mm-6" CARD_COMMANDS="models/build.sh $seed $steps" models/finetune.sh wafer-mm-7 \
+# wafer-mm-7: 3000 steps more with the die-to-die residual as an input (models/README.md)
+BASE="$build/wafer-mm-6" OUT="$build/wafer-mm-7" CARD_COMMANDS="models/build.sh $seed $steps" models/finetune.sh wafer-mm-7 \
   "$data/train-[0-5]" "$data/val-*" "$data/test-*" --die --stage1-steps 3000 --stage1-layers '*' --steps 0 \
   --batch 24 --crop 96 --text-batch 32 --threads 2 --drop-modality 0.15 --lr 2.5e-4 --ring-lr 2.5e-3 --val-every 1000 --seed "$(( seed + 6 ))"
+# wafer-mm-8, the default: 2500 steps more scoring on 2.5 mm cells, a finer visible embedding added to
+# the 5 mm one (models/README.md), on the first 1500 training wafers
+BASE="$build/wafer-mm-7" CARD_COMMANDS="models/build.sh $seed $steps" models/finetune.sh wafer-mm-8 \
+  "$data/train-[0-2]" "$data/val-*" "$data/test-*" --fine --stage1-steps 2500 --stage1-layers '*' --steps 0 \
+  --batch 24 --crop 96 --text-batch 32 --threads 2 --drop-modality 0.15 --lr 2.5e-4 --ring-lr 2.5e-3 --val-every 1250 --seed "$(( seed + 7 ))"

@@ -40,15 +40,15 @@ t.test('plant lot -> LoRA fine-tune -> merge -> export -> load in onnxruntime-no
   const data = ['--train', join(dir, 'plant-*'), '--batch', '2', '--crop', '32', '--text-batch', '4', '--threads', '1', '--calibrate-wafers', '1', '--kind-phrasings', '20'];
   const log = run([
     ...data, '--val', join(dir, 'plant-*'), '--steps', '2', '--val-every', '2', '--rank', '2', '--kind', 'pit=pit;surface pit;pitting',
-    '--rim', '--stage1-steps', '2', '--stage1-layers', 'entry.rim.*,entry.ring.*,entry.die.*,backbone.own.*', '--ring-lr', '0.01', '--id', 'plant-smoke', '--out', join(dir, 'adapted'),
+    '--rim', '--stage1-steps', '2', '--stage1-layers', 'entry.rim.*,entry.ring.*,entry.die.*,fine.*,backbone.own.*', '--ring-lr', '0.01', '--id', 'plant-smoke', '--out', join(dir, 'adapted'),
   ]);
   t.match(log, /trainable parameters of \d+/);
-  t.match(log, /val AUROC stage1 step 2: /, 'stage 1 trains the rim term, the ring and die convolutions and the last convolutions');
+  t.match(log, /val AUROC stage1 step 2: /, 'stage 1 trains the rim term, the ring, die and fine-grid convolutions and the last convolutions');
   t.match(log, /val AUROC lora step 2: .* pit /, 'the new class is trained and validated');
 
   const manifest = JSON.parse(readFileSync(join(dir, 'adapted/model.json'), 'utf8'));
-  t.equal(manifest.base.id, 'wafer-mm-7', 'the shipped model is the default base');
-  t.same(manifest.adaptation.stage1, { steps: 2, layers: 'entry.rim.*,entry.ring.*,entry.die.*,backbone.own.*', parameters: manifest.adaptation.stage1.parameters, rim: true, ring: false, die: false });
+  t.equal(manifest.base.id, 'wafer-mm-8', 'the shipped model is the default base');
+  t.same(manifest.adaptation.stage1, { steps: 2, layers: 'entry.rim.*,entry.ring.*,entry.die.*,fine.*,backbone.own.*', parameters: manifest.adaptation.stage1.parameters, rim: true, ring: false, die: false, fine: false });
   t.equal(manifest.adaptation.ringLr, 0.01);
   t.ok(manifest.adaptation.stage1.parameters > 0);
   t.same(manifest.classes.slice(-1), ['pit']);
@@ -78,6 +78,8 @@ t.test('plant lot -> LoRA fine-tune -> merge -> export -> load in onnxruntime-no
   // the shipped model compares each die with its neighbours too: a second die input is refused, and the adapted model's die
   // convolution, trained on from the base's, is read back from its ONNX file (the last columns of the visible entry)
   t.throws(() => run([...data, '--die', '--steps', '0', '--kind', 'pit=pit', '--id', 'twice', '--out', join(dir, 'twice')]), /--die: .* already reads the die residual/);
+  // and it scores on 2.5 mm cells already (models/README.md, wafer-mm-8)
+  t.throws(() => run([...data, '--fine', '--steps', '0', '--kind', 'pit=pit', '--id', 'twice', '--out', join(dir, 'twice')]), /--fine: .* already scores on the finer grid/);
   const die = execFileSync(PYTHON, ['-c', `import sys; sys.path.insert(0, 'models/tools')
 from base import load_model
 image, _, _ = load_model(sys.argv[1])
@@ -85,7 +87,7 @@ print(float(image.entry.die.weight.abs().sum()) if image.entry.die is not None e
   t.ok(Number(die) > 0, `the die convolution read back (sum of |weights| ${die.trim()})`);
 
   // no steps: the adapters and the rim term start at zero, so the merged model is the shipped one, rebuilt from its ONNX files
-  // (ring and die convolutions included)
+  // (ring, die and fine-grid convolutions included)
   run([...data, '--steps', '0', '--rim', '--kind', 'pit=pit', '--id', 'rebuilt', '--out', join(dir, 'rebuilt')]);
   const rebuilt = await loadModel(join(dir, 'rebuilt'), GRID);
   const shipped = await loadModel(DEFAULT_MODEL, GRID);

@@ -2,7 +2,7 @@
 adaptation), finetune.log, and the evaluations finetune.sh ran (eval-base-*.json: the base on the
 same held-out wafers; eval-*.json: the new model; *-reference.json: both on the base's own look).
 
-    /usr/bin/python3 models/tools/adapt_card.py --model models/wafer-mm-7-plant-a --test 'data/plant-test-*' > MODEL_CARD.md
+    /usr/bin/python3 models/tools/adapt_card.py --model models/wafer-mm-8-plant-a --test 'data/plant-test-*' > MODEL_CARD.md
 """
 import argparse
 import json
@@ -84,12 +84,18 @@ def main():
     how = ("`%s` adapted to a plant's own wafers with low-rank adapters (LoRA)" % base["id"]) if ad["steps"] else (
         "Trained further from `%s`%s" % (base["id"], " with a new input on where the rim runs" if s1.get("rim") else
                                          " with a new input comparing the rim with itself" if s1.get("ring") else
-                                         " with a new input comparing each die with its neighbours" if s1.get("die") else ""))
+                                         " with a new input comparing each die with its neighbours" if s1.get("die") else
+                                         " scoring on a finer grid" if s1.get("fine") else ""))
     new_input = s1.get("rim") or s1.get("ring") or s1.get("die")
-    w("%s: same inputs and outputs as the base, so it replaces it in a model folder setting or hot swap; %s. Every "
-      "figure below was measured by the commands at the end; the evaluations are the JSON files beside this card.\n" % (
-          how, "its entry convolutions gain the new input, computed from the same fused tensor (below)" if new_input else
-          "only the numbers differ"))
+    if s1.get("fine"):
+        same = "same inputs as the base and scores on a grid of %g mm cells instead of %g (below), so it replaces it in a " \
+               "model folder setting or hot swap (the appliance reads the grid from model.json); its thresholds are its own" % (
+                   m["grid"]["fieldMm"] / m["grid"]["size"] * m["outputStride"], m["grid"]["fieldMm"] / m["grid"]["size"] * 4)
+    else:
+        same = "same inputs and outputs as the base, so it replaces it in a model folder setting or hot swap; %s" % (
+            "its entry convolutions gain the new input, computed from the same fused tensor (below)" if new_input else "only the numbers differ")
+    w("%s: %s. Every figure below was measured by the commands at the end; the evaluations are the JSON files beside "
+      "this card.\n" % (how, same))
     w("## Base\n")
     w("- id `%s`, float image model sha256 `%s`, text model sha256 `%s`." % (base["id"], base["imageFloat"], base["text"]))
     w("- Rebuilt for training from the base's float ONNX files (models/tools/base.py); its tokenizer is reused unchanged.\n")
@@ -127,10 +133,16 @@ def main():
           "float. It starts at zero so that training starts from the base exactly. A die's functional blocks change a cell's "
           "light by up to a fifth, a thin scratch by a few hundredths: against its neighbour die the pattern cancels and the "
           "scratch remains.")
+    if s1.get("fine"):
+        w("- finer grid: the visible embedding of a 2x2-cell square is its 4x4 square's plus what two separable "
+          "convolutions read from the visible entry convolution's features around it (`Fine` in models/tools/model.py), the "
+          "last starting at zero so that training starts from the base exactly; the infrared and X-ray embeddings are their "
+          "4x4 square's. A 1.5 mm edge chip and a scratch are each one 5 mm cell, not one 2.5 mm cell. The per-cell query and "
+          "gate arithmetic runs on four times the cells.")
     if ad.get("ringLr"):
         w("- the ring%s convolutions (models/README.md, \"wafer-mm-3 to wafer-mm-5\") train at lr %g, the rest at lr %g: they "
           "start from small weights on inputs of a few hundredths and at the common rate were still learning when training "
-          "stopped." % (" and die" if s1.get("die") else "", ad["ringLr"], ad["lr"]))
+          "stopped." % (", die and fine-grid" if s1.get("fine") else " and die" if s1.get("die") else "", ad["ringLr"], ad["lr"]))
     if s1["steps"]:
         w("- stage 1: %d steps of plain training of `%s` (%d parameters; the entry convolutions, rebuilt as constants, stay "
           "as they were), %d crops (%dx%d cells) a step, AdamW lr %g, seed %d%s." % (

@@ -198,6 +198,15 @@ def load_image(path, grid):
         image.entry.add_ring(grid, ring_w)
     if die:
         image.entry.add_die(grid, die_w)
+    if any(n.name.startswith("/fine/") for n in g.node):
+        image.add_fine()
+        fine = {n.name[: -len("/Conv")]: n for n in g.node if n.op_type == "Conv" and n.name.startswith("/fine/")}
+        for name, mod in image.fine.named_modules():
+            if isinstance(mod, nn.Conv2d):
+                node = fine[onnx_scope(image, "fine." + name)]
+                with torch.no_grad():
+                    mod.weight.copy_(torch.from_numpy(init[node.input[1]]))
+                    mod.bias.copy_(torch.from_numpy(init[node.input[2]]))
     with torch.no_grad():
         for m, gate in enumerate(image.gates):
             node = next(n for n in g.node if n.name == onnx_scope(image, "gates.%d" % m) + "/MatMul")

@@ -108,8 +108,9 @@ def class_targets(bits, stride, n=len(CLASSES)):
     return planes.reshape(n, g, stride, g, stride).max(axis=(2, 4))
 
 
-def sample_crop(rng, arrays, k, size, stride, where, cls=None):
-    """A size x size crop (aligned to the output stride) of wafer k, and its top-left cell.
+def sample_crop(rng, arrays, k, size, stride, where, cls=None, out_stride=None):
+    """A size x size crop (aligned to stride, the coarsest grid the model computes on) of wafer k, its
+    targets on the output grid (out_stride, default stride), and its top-left cell.
     where: 'defect' centres it near a cell of class index cls (any class when None), 'rim' on the
     wafer's rim (where the edge classes live and most false alarms would), anything else anywhere."""
     g = arrays.grid
@@ -129,10 +130,11 @@ def sample_crop(rng, arrays, k, size, stride, where, cls=None):
         cy, cx = rng.integers(size // 2, g - size // 2 + 1, size=2)
     r0 = int(np.clip(cy - size // 2, 0, g - size)) // stride * stride
     c0 = int(np.clip(cx - size // 2, 0, g - size)) // stride * stride
-    return arrays.x(k, r0, c0, size), class_targets(arrays.bits(k, r0, c0, size), stride, len(arrays.classes)), (r0, c0)
+    y = class_targets(arrays.bits(k, r0, c0, size), out_stride or stride, len(arrays.classes))
+    return arrays.x(k, r0, c0, size), y, (r0, c0)
 
 
-def sample_batch(rng, arrays, having, batch, size, stride):
+def sample_batch(rng, arrays, having, batch, size, stride, out_stride=None):
     """Crops for one step: half near defects, a quarter on the rim of any wafer, a quarter anywhere."""
     out = []
     for j in range(batch):
@@ -143,7 +145,7 @@ def sample_batch(rng, arrays, having, batch, size, stride):
             k = ks[rng.integers(len(ks))]
         else:
             k = int(rng.integers(len(arrays)))
-        out.append(sample_crop(rng, arrays, k, size, stride, where, cls))
+        out.append(sample_crop(rng, arrays, k, size, stride, where, cls, out_stride))
     return out
 
 

@@ -3,7 +3,7 @@ wafer's score for a class is its highest cell score for the class's canonical qu
 card) and what lies under their highest cell (another class's defect, or nothing, and how far from
 the centre), and the sizes of the positives missed at the threshold for the false-reject rate.
 
-    /usr/bin/python3 models/tools/errors.py --model models/wafer-mm-7 --data "$DATA/val-*" --classes scratch,particle
+    /usr/bin/python3 models/tools/errors.py --model models/wafer-mm-8 --data "$DATA/val-*" --classes scratch,particle
 """
 import argparse
 import json
@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from base import load_model  # noqa: E402
 from bpe import Tokenizer  # noqa: E402
 from data import Arrays  # noqa: E402
-from model import FIELD_MM, STRIDE  # noqa: E402
+from model import FIELD_MM  # noqa: E402
 from train import encode_all, prefixes  # noqa: E402
 
 # a defect lies under a cell when the cell's centre is within its half size plus this margin (mm)
@@ -27,7 +27,7 @@ NEAR_MM = 8.0
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="models/wafer-mm-7")
+    ap.add_argument("--model", default="models/wafer-mm-8")
     ap.add_argument("--data", required=True, help="glob of dataset prefixes")
     ap.add_argument("--classes", help="comma-separated classes (default: all)")
     ap.add_argument("--frr", type=float, default=0.003)
@@ -39,7 +39,7 @@ def main():
     tok = Tokenizer(json.load(open(os.path.join(a.model, manifest["files"]["tokenizer"]["path"]))))
     arrays = Arrays(prefixes(a.data))
     classes = a.classes.split(",") if a.classes else list(manifest["classes"])
-    cell = FIELD_MM / arrays.grid * STRIDE
+    cell = FIELD_MM / arrays.grid * image.stride
     rows = {c: [] for c in classes}
     with torch.no_grad():
         q, _ = text(encode_all(tok, [manifest["canonical"][c] for c in classes]))

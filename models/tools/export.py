@@ -84,7 +84,7 @@ def modality_weights(image, text, tok, arrays, n, canonical=CANONICAL):
     with torch.no_grad():
         q, _ = text(encode_all(tok, [canonical[c] for c in classes]))
         for k in range(min(n, len(arrays))):
-            y = class_targets(arrays.bits(k), STRIDE, len(classes))
+            y = class_targets(arrays.bits(k), image.stride, len(classes))
             if not y.any():
                 continue
             _, w = image.logits(torch.from_numpy(arrays.x(k)[None]), q)
@@ -112,7 +112,7 @@ def sha256(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def write_manifest(out, model_id, grid, classes, canonical, parameters, weights=None, extra=None):
+def write_manifest(out, model_id, grid, classes, canonical, parameters, weights=None, extra=None, stride=STRIDE):
     """model.json of an exported folder: what the appliance checks on load; `extra` adds keys it ignores."""
     p = lambda f: os.path.join(out, f)  # noqa: E731
     manifest = {
@@ -120,7 +120,7 @@ def write_manifest(out, model_id, grid, classes, canonical, parameters, weights=
         "id": model_id,
         "grid": {"size": grid, "fieldMm": 320, "roiRadiusMm": 158},
         "inputChannels": INPUT_CHANNELS,
-        "outputStride": STRIDE,
+        "outputStride": stride,
         "embedding": EMBED,
         "classes": list(classes),
         "kinds": list(classes) + ["none"],
@@ -143,7 +143,7 @@ def write_manifest(out, model_id, grid, classes, canonical, parameters, weights=
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--checkpoint", required=True)
-    ap.add_argument("--tokenizer", default="models/wafer-mm-7/tokenizer.json")
+    ap.add_argument("--tokenizer", default="models/wafer-mm-8/tokenizer.json")
     ap.add_argument("--calibrate", required=True, help="glob of dataset prefixes for INT8 calibration")
     ap.add_argument("--calibrate-wafers", type=int, default=64)
     ap.add_argument("--val", help="glob of dataset prefixes to measure each class's modality weights on")

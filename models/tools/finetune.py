@@ -2,8 +2,8 @@
 trains low-rank adapters (lora.py) on the image and text encoders, merges them, and exports and
 quantises the result as a new model folder (export.py), with the base it came from in model.json.
 
-    /usr/bin/python3 models/tools/finetune.py --base models/wafer-mm-7 --train 'data/plant-train-*' \
-        --val 'data/plant-val-*' --rank 4 --steps 1200 --id wafer-mm-7-plant-a --out models/wafer-mm-7-plant-a
+    /usr/bin/python3 models/tools/finetune.py --base models/wafer-mm-8 --train 'data/plant-train-*' \
+        --val 'data/plant-val-*' --rank 4 --steps 1200 --id wafer-mm-8-plant-a --out models/wafer-mm-8-plant-a
 
 Data are `wafer-inspect dataset` chunks of the plant's recorded lots (contracts §2, with truth).
 A modality missing from a lot is a zero mask there, which the model's gate already leaves out;
@@ -117,8 +117,9 @@ def run_stage(name, steps, params, a, image, text, train, having, ids, kinds_all
     # the ring convolutions start at zero on inputs of a few hundredths: at the others' rate they take
     # thousands of steps to matter, so they may have their own (--ring-lr)
     ring = {id(p) for p in image.entry.ring.parameters()} if image.entry.ring is not None and a.ring_lr else set()
-    # the die convolution starts at zero too, and learns at the ring rate
+    # the die convolution starts at zero too, and learns at the ring rate, as does the fine head (new)
     ring |= {id(p) for p in image.entry.die.parameters()} if image.entry.die is not None and a.ring_lr else set()
+    ring |= {id(p) for p in image.fine.parameters()} if image.fine is not None and a.ring_lr else set()
     own = [p for p in params if id(p) in ring]
     groups = [{"params": [p for p in params if id(p) not in ring]}] + ([{"params": own, "lr": a.ring_lr}] if own else [])
     opt = torch.optim.AdamW(groups, lr=a.lr, weight_decay=0.0)
@@ -132,7 +133,7 @@ def run_stage(name, steps, params, a, image, text, train, having, ids, kinds_all
     t0 = time.time()
     for step in range(1, steps + 1):
         xs, ys, origins = [], [], []
-        for x, y, origin in sample_batch(rng, train, having, a.batch, a.crop, STRIDE):
+        for x, y, origin in sample_batch(rng, train, having, a.batch, a.crop, STRIDE, image.stride):
             x, y = hide_modality(x, y, classes, rng, a.drop_modality, image.entry.ring is not None, image.entry.die is not None)
             xs.append(x)
             ys.append(y)
@@ -170,7 +171,7 @@ def run_stage(name, steps, params, a, image, text, train, having, ids, kinds_all
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--base", default="models/wafer-mm-7", help="model folder to start from (default: the shipped model)")
+    ap.add_argument("--base", default="models/wafer-mm-8", help="model folder to start from (default: the shipped model)")
     ap.add_argument("--train", required=True, help="glob of dataset prefixes of the plant's lots; several, comma-separated")
     ap.add_argument("--val", help="glob of dataset prefixes to validate on (and to measure modality weights)")
     ap.add_argument("--corpus", default="models/specs/corpus.tsv")
@@ -186,6 +187,7 @@ def main():
     ap.add_argument("--ring", action="store_true", help="add trainable convolutions over the rim's ring residual to the entry (model.ring_residual; trained in stage 1; entry.ring.*)")
     ap.add_argument("--ring-lr", type=float, default=None, help="learning rate of the ring and die convolutions (default: --lr)")
     ap.add_argument("--die", action="store_true", help="add a trainable convolution over the die-to-die residual (model.DieResidual) to the visible entry (trained in stage 1; entry.die.*)")
+    ap.add_argument("--fine", action="store_true", help="score on a grid of 2x2 input cells (model.Fine, starting at zero; trained in stage 1 at --ring-lr; fine.*)")
     ap.add_argument("--steps", type=int, default=1000, help="adapter steps")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--crop", type=int, default=96)
@@ -256,6 +258,10 @@ def main():
         if image.entry.die is not None:
             raise SystemExit("--die: %s already reads the die residual" % a.base)
         image.entry.add_die(train.grid)
+    if a.fine:
+        if image.fine is not None:
+            raise SystemExit("--fine: %s already scores on the finer grid" % a.base)
+        image.add_fine()
     if image.entry.ring is not None:
         train.with_ring(image.entry.ring_band, image.entry.ring_nb, image.entry.ring_where)
     if image.entry.die is not None:
@@ -295,7 +301,7 @@ def main():
         "base": {"id": base["id"], "imageFloat": base["files"]["imageFloat"]["sha256"], "text": base["files"]["text"]["sha256"]},
         "adaptation": {
             "method": "lora", "rank": a.rank, "alpha": a.alpha, "seed": a.seed,
-            "stage1": {"steps": a.stage1_steps, "layers": a.stage1_layers if a.stage1_steps else "", "parameters": count(stage1), "rim": a.rim, "ring": a.ring, "die": a.die},
+            "stage1": {"steps": a.stage1_steps, "layers": a.stage1_layers if a.stage1_steps else "", "parameters": count(stage1), "rim": a.rim, "ring": a.ring, "die": a.die, "fine": a.fine},
             "steps": a.steps, "batch": a.batch, "crop": a.crop, "lr": a.lr, "ringLr": a.ring_lr, "dropModality": a.drop_modality,
             "imageLayers": image_adapted, "textLayers": text_adapted,
             "trainableParameters": count(lora) + count(head), "adapterParameters": count(lora), "fullParameters": full,
@@ -306,8 +312,9 @@ def main():
             "corpus": hashlib.sha256(open(a.corpus, "rb").read()).hexdigest(),
         },
     }
-    params = {"image": base["parameters"]["image"] + (count(image.entry.die.parameters()) if a.die else 0), "text": count(text.parameters())}
-    write_manifest(a.out, a.id, train.grid, classes, canonical, params, weights, adaptation)
+    added = (count(image.entry.die.parameters()) if a.die else 0) + (count(image.fine.parameters()) if a.fine else 0)
+    params = {"image": base["parameters"]["image"] + added, "text": count(text.parameters())}
+    write_manifest(a.out, a.id, train.grid, classes, canonical, params, weights, adaptation, image.stride)
     with open(p("finetune.log"), "w") as f:
         f.write("\n".join(lines) + "\n")
     for f in ("text.onnx", "image-fp32.onnx", "image-int8.onnx", "tokenizer.json"):

@@ -157,13 +157,13 @@ class DieResidual(nn.Module):
         self.register_buffer("row_valid", (inner.sum(1) >= DIE_MIN_CELLS).float()[None])
         self.register_buffer("idx", torch.arange(grid).float())
 
-    def shift(self, p, rows):
-        """[B, G, G]: the tent matrix that shifts by p [B] cells, sampling at the cell, or the grid's
-        edge where that lies beyond it (as GridSample's border padding does)."""
+    def shift(self, p):
+        """[B, G, G]: the tent matrix that shifts the rows of what it multiplies by p [B] cells (its
+        transpose, multiplied on the right, shifts columns), sampling at the cell, or the grid's edge
+        where that lies beyond it (as GridSample's border padding does)."""
         G = self.idx.shape[0]
         at = (self.idx[None, :] + p[:, None]).clamp(0, G - 1)
-        return F.relu(1 - (at[:, :, None] - self.idx[None, None, :]).abs()) if rows else \
-            F.relu(1 - (self.idx[None, :, None] - at[:, None, :]).abs())
+        return F.relu(1 - (at[:, :, None] - self.idx[None, None, :]).abs())
 
     def forward(self, vis):
         B, C, G = vis.shape[0], vis.shape[1], vis.shape[-1]
@@ -175,8 +175,8 @@ class DieResidual(nn.Module):
         py = die_period(on.sum(2) / self.rows, self.row_valid.expand(B, G))
         zero = torch.zeros_like(v)
         out = []
-        for a, b in ((v - torch.matmul(v, self.shift(px, False)), v - torch.matmul(v, self.shift(-px, False))),
-                     (v - torch.matmul(self.shift(py, True), v), v - torch.matmul(self.shift(-py, True), v))):
+        cols = lambda p: torch.matmul(v, self.shift(p).transpose(1, 2))  # noqa: E731
+        for a, b in ((v - cols(px), v - cols(-px)), (v - torch.matmul(self.shift(py), v), v - torch.matmul(self.shift(-py), v))):
             out.append(torch.minimum(torch.maximum(torch.minimum(a, b), zero), torch.maximum(a, b)))
         return torch.stack(out, 1)
 
@@ -272,33 +272,83 @@ class Backbone(nn.Module):
         return e[0], e[1], e[2]
 
 
+FINE_STRIDE = 2
+
+
+class Fine(nn.Module):
+    """What a stride-2 cell adds to the visible embedding of the stride-4 cell above it, from the visible
+    entry convolution's features around it (two separable convolutions: 11 input cells, 14 mm, across;
+    not dilated, which onnxruntime's depthwise convolution runs several times slower). An edge chip of
+    1.5 mm and a scratch are each one 5 mm cell, but not one 2.5 mm cell. The infrared and X-ray
+    embeddings are only upsampled: heads of their own changed no class's test AUROC by more than
+    0.004 and cost as much as the visible one (models/README.md, wafer-mm-8). The last convolution
+    starts at zero, so a model given it begins as its base."""
+
+    def __init__(self, widths):
+        super().__init__()
+        c = widths["visible"][0]
+        last = nn.Conv2d(c, EMBED, 1)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        self.head = nn.Sequential(nn.Conv2d(c, c, 3, 1, 1, groups=c), nn.Conv2d(c, c, 1), nn.ReLU(),
+                                  nn.Conv2d(c, c, 3, 1, 1, groups=c), nn.Conv2d(c, c, 1), nn.ReLU(), last)
+
+    def forward(self, entries):
+        """Per modality (MODALITIES) what its stride-2 cells add, or None where nothing."""
+        return [self.head(entries[0]), None, None]
+
+
+def project(queries, e):
+    """queries [Q, D], e [B, D, H, W] -> [B, Q, H, W]: each cell's embedding against each query."""
+    B, D, H, W = e.shape
+    return torch.matmul(queries, e.reshape(B, D, H * W)).reshape(B, queries.shape[0], H, W)
+
+
 class ImageModel(nn.Module):
     def __init__(self, grid=256):
         super().__init__()
         widths = {"visible": (24, 48), "infrared": (12, 24), "xray": (12, 24)}
+        self.widths = widths
         self.entry = Entry(widths)
         self.backbone = Backbone(widths)
+        self.fine = None
         # the gate of modality m is <G_m E_m, q> = <E_m, G_m^T q>: applied to the queries, not to every cell
         self.gates = nn.ModuleList([nn.Linear(EMBED, EMBED, bias=False) for _ in MODALITIES])
         self.scale = nn.Parameter(torch.tensor(6.0))
         self.bias = nn.Parameter(torch.tensor(-4.0))
         self.register_buffer("radius", radius_map(grid))
 
+    def add_fine(self):
+        """Scores on a grid of 2x2 input cells instead of 4x4 (Fine)."""
+        self.fine = Fine(self.widths)
+
+    @property
+    def stride(self):
+        return FINE_STRIDE if self.fine is not None else STRIDE
+
     def embed(self, x, radius=None):
-        """radius: the radius map of x's window (training crops); the whole grid's when None, kept at
-        batch 1 so its convolution is a constant the exported graph folds, broadcast over the batch."""
+        """Per modality its embedding on the stride-4 grid and, with Fine, what each stride-2 cell adds
+        to it (else None). radius: the radius map of x's window (training crops); the whole grid's when
+        None, kept at batch 1 so its convolution is a constant the exported graph folds, broadcast over the batch."""
         a, b, c = self.entry(x, self.radius if radius is None else radius)
-        return self.backbone(a, b, c)
+        e = self.backbone(a, b, c)
+        return list(zip(e, [None] * len(e) if self.fine is None else self.fine((a, b, c))))
 
     def logits(self, x, queries, radius=None):
-        """x [B, 8, G, G], queries [Q, D] (unit length) -> logits [B, Q, G/4, G/4] and per-modality weights (a list of 3)."""
+        """x [B, 8, G, G], queries [Q, D] (unit length) -> logits [B, Q, G/s, G/s] (s = self.stride) and
+        per-modality weights (a list of 3)."""
         emb = self.embed(x, radius)
         Q = queries.shape[0]
         scores, gates = [], []
-        for m, (e, g) in enumerate(zip(emb, self.gates)):
-            B, D, H, W = e.shape
-            both = torch.matmul(torch.cat([queries, g(queries)], 0), e.reshape(B, D, H * W)).reshape(B, 2 * Q, H, W)
-            valid = F.avg_pool2d(x[:, SLICES[MODALITIES[m]][1] - 1:SLICES[MODALITIES[m]][1]], STRIDE) > 0.5
+        for m, ((e, fine), g) in enumerate(zip(emb, self.gates)):
+            qs = torch.cat([queries, g(queries)], 0)
+            both = project(qs, e)
+            if self.fine is not None:
+                # <up(E), q> = up(<E, q>): the coarse products are taken before upsampling, on 2Q channels instead of D
+                both = F.interpolate(both, scale_factor=2.0, mode="nearest")
+                if fine is not None:
+                    both = both + project(qs, fine)
+            valid = F.avg_pool2d(x[:, SLICES[MODALITIES[m]][1] - 1:SLICES[MODALITIES[m]][1]], self.stride) > 0.5
             scores.append(both[:, :Q])
             gates.append(both[:, Q:] + (valid.float() - 1.0) * 1e4)
         top = torch.max(torch.max(gates[0], gates[1]), gates[2])

@@ -18,7 +18,7 @@ export interface JudgedSpec extends ReadSpec {
 /**
  * How sure the judge must be that a region is within a size limit before it passes it: its size plus
  * this many of the size fit's spread must still be within the limit (one-sided 95% for a normal
- * spread). The score map's cells are 5 mm, so a defect one cell across may be 1 mm or 5; read as
+ * spread). The score map's cells are 2.5 or 5 mm, so a defect one cell across may be 1 mm or 5; read as
  * exact, the fitted size passed most such detections under a limit of a few mm (README, "Sizes").
  */
 export const SIZE_SURE = 1.645;
@@ -87,6 +87,8 @@ export function judge(specs: JudgedSpec[], scores: Float32Array | null, map: Map
   const unchecked: string[] = [];
   const findings: Finding[] = [];
   const cells = map.size * map.size;
+  // one normalised map for all specs in turn: regions are read off it before the next spec overwrites it
+  const normalised = new Float32Array(cells);
   specs.forEach((spec, j) => {
     const lacking = spec.modalities.filter((m) => modalities[m] !== 'ok');
     if (!scores || lacking.length) {
@@ -94,7 +96,6 @@ export function judge(specs: JudgedSpec[], scores: Float32Array | null, map: Map
       return;
     }
     const threshold = thresholdFor(spec, modalities);
-    const normalised = new Float32Array(cells);
     for (let k = 0; k < cells; k++) normalised[k] = normalise(scores[j * cells + k], threshold);
     const candidates = defectRegions(normalised, map)
       .map((r) => ({ ...r, ...sizeOf(r.sizeMm, spec.sizeFit) }))

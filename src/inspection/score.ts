@@ -6,8 +6,9 @@ import type { JudgedSpec } from './judge.js';
 /**
  * How a replay's verdicts compare with the lot's truth. A truth defect counts for a spec when it is of
  * the spec's class and breaks the spec's size and zone limits; it is found when a finding of that
- * spec lies within reach of it (its half size plus 7.5 mm, a cell and a half of the score map). A spec
- * that could not be checked on a wafer (a modality it needs missing or corrupt) has no positives there.
+ * spec lies within reach of it (its half size plus 7.5 mm, a cell and a half of a 5 mm score map,
+ * whatever the model's cells, so that models compare). A spec that could not be checked on a wafer
+ * (a modality it needs missing or corrupt) has no positives there.
  */
 export interface ClassScore {
   positives: number;
