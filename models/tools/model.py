@@ -1,5 +1,6 @@
 """The inspection model. Image side: a stem per modality (visible RGB, infrared, X-ray, each with its
-validity mask), a shared context trunk, and an embedding per modality on a grid of 4x4 input cells.
+validity mask), a shared context trunk, and an embedding per modality on a grid of 4x4 input cells
+(with Fine, on 2x2 cells: the visible one refined from the entry's features, the others upsampled).
 Text side: a small transformer over the spec's tokens. A spec's embedding q queries the image: per
 cell and per modality a gate (from q and that modality's embedding) weights how much each modality's
 score counts, so a spec about voids listens to X-ray and one about hot spots to infrared.
@@ -278,8 +279,8 @@ FINE_STRIDE = 2
 class Fine(nn.Module):
     """What a stride-2 cell adds to the visible embedding of the stride-4 cell above it, from the visible
     entry convolution's features around it (two separable convolutions: 11 input cells, 14 mm, across;
-    not dilated, which onnxruntime's depthwise convolution runs several times slower). An edge chip of
-    1.5 mm and a scratch are each one 5 mm cell, but not one 2.5 mm cell. The infrared and X-ray
+    not dilated, which onnxruntime's depthwise convolution runs several times slower). A 1.5 mm edge
+    chip is a small part of one 5 mm cell and a larger part of a 2.5 mm one. The infrared and X-ray
     embeddings are only upsampled: heads of their own changed no class's test AUROC by more than
     0.004 and cost as much as the visible one (models/README.md, wafer-mm-8). The last convolution
     starts at zero, so a model given it begins as its base."""
