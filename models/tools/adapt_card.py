@@ -10,7 +10,7 @@ import os
 import re
 
 from card import gate_table, speed_table
-from model import MODALITIES
+from model import MODALITIES, STRIDE
 
 
 def load(folder, name):
@@ -90,7 +90,7 @@ def main():
     if s1.get("fine"):
         same = "same inputs as the base and scores on a grid of %g mm cells instead of %g (below), so it replaces it in a " \
                "model folder setting or hot swap (the appliance reads the grid from model.json); its thresholds are its own" % (
-                   m["grid"]["fieldMm"] / m["grid"]["size"] * m["outputStride"], m["grid"]["fieldMm"] / m["grid"]["size"] * 4)
+                   m["grid"]["fieldMm"] / m["grid"]["size"] * m["outputStride"], m["grid"]["fieldMm"] / m["grid"]["size"] * STRIDE)
     else:
         same = "same inputs and outputs as the base, so it replaces it in a model folder setting or hot swap; %s" % (
             "its entry convolutions gain the new input, computed from the same fused tensor (below)" if new_input else "only the numbers differ")
@@ -137,8 +137,8 @@ def main():
         w("- finer grid: the visible embedding of a 2x2-cell square is its 4x4 square's plus what two separable "
           "convolutions read from the visible entry convolution's features around it (`Fine` in models/tools/model.py), the "
           "last starting at zero so that training starts from the base exactly; the infrared and X-ray embeddings are their "
-          "4x4 square's. A 1.5 mm edge chip and a scratch are each one 5 mm cell, not one 2.5 mm cell. The per-cell query and "
-          "gate arithmetic runs on four times the cells.")
+          "4x4 square's. A 1.5 mm edge chip is a small part of one 5 mm cell and a larger part of a 2.5 mm one. The per-cell "
+          "query and gate arithmetic runs on four times the cells.")
     if ad.get("ringLr"):
         w("- the ring%s convolutions (models/README.md, \"wafer-mm-3 to wafer-mm-5\") train at lr %g, the rest at lr %g: they "
           "start from small weights on inputs of a few hundredths and at the common rate were still learning when training "

@@ -115,13 +115,12 @@ def run_stage(name, steps, params, a, image, text, train, having, ids, kinds_all
     for p in params:
         p.requires_grad_(True)
     # the ring convolutions start at zero on inputs of a few hundredths: at the others' rate they take
-    # thousands of steps to matter, so they may have their own (--ring-lr)
-    ring = {id(p) for p in image.entry.ring.parameters()} if image.entry.ring is not None and a.ring_lr else set()
-    # the die convolution starts at zero too, and learns at the ring rate, as does the fine head (new)
-    ring |= {id(p) for p in image.entry.die.parameters()} if image.entry.die is not None and a.ring_lr else set()
-    ring |= {id(p) for p in image.fine.parameters()} if image.fine is not None and a.ring_lr else set()
-    own = [p for p in params if id(p) in ring]
-    groups = [{"params": [p for p in params if id(p) not in ring]}] + ([{"params": own, "lr": a.ring_lr}] if own else [])
+    # thousands of steps to matter, so they may have their own (--ring-lr); the die convolution and the
+    # fine head start at zero too and learn at that rate
+    late = [m for m in (image.entry.ring, image.entry.die, image.fine) if m is not None] if a.ring_lr else []
+    fast = {id(p) for m in late for p in m.parameters()}
+    own = [p for p in params if id(p) in fast]
+    groups = [{"params": [p for p in params if id(p) not in fast]}] + ([{"params": own, "lr": a.ring_lr}] if own else [])
     opt = torch.optim.AdamW(groups, lr=a.lr, weight_decay=0.0)
     warm = max(1, min(100, steps // 10))
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -185,7 +184,7 @@ def main():
     ap.add_argument("--stage1-layers", default=STAGE1_LAYERS)
     ap.add_argument("--rim", action="store_true", help="add a trainable term on the distance to the rim to the entry convolutions (trained in stage 1; entry.rim.*)")
     ap.add_argument("--ring", action="store_true", help="add trainable convolutions over the rim's ring residual to the entry (model.ring_residual; trained in stage 1; entry.ring.*)")
-    ap.add_argument("--ring-lr", type=float, default=None, help="learning rate of the ring and die convolutions (default: --lr)")
+    ap.add_argument("--ring-lr", type=float, default=None, help="learning rate of the ring and die convolutions and the fine head (default: --lr)")
     ap.add_argument("--die", action="store_true", help="add a trainable convolution over the die-to-die residual (model.DieResidual) to the visible entry (trained in stage 1; entry.die.*)")
     ap.add_argument("--fine", action="store_true", help="score on a grid of 2x2 input cells (model.Fine, starting at zero; trained in stage 1 at --ring-lr; fine.*)")
     ap.add_argument("--steps", type=int, default=1000, help="adapter steps")

@@ -296,7 +296,7 @@ class Fine(nn.Module):
 
     def forward(self, entries):
         """Per modality (MODALITIES) what its stride-2 cells add, or None where nothing."""
-        return [self.head(entries[0]), None, None]
+        return [self.head(t) if m == "visible" else None for m, t in zip(MODALITIES, entries)]
 
 
 def project(queries, e):
