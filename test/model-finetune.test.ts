@@ -40,16 +40,19 @@ t.test('plant lot -> LoRA fine-tune -> merge -> export -> load in onnxruntime-no
   const data = ['--train', join(dir, 'plant-*'), '--batch', '2', '--crop', '32', '--text-batch', '4', '--threads', '1', '--calibrate-wafers', '1', '--kind-phrasings', '20'];
   const log = run([
     ...data, '--val', join(dir, 'plant-*'), '--steps', '2', '--val-every', '2', '--rank', '2', '--kind', 'pit=pit;surface pit;pitting',
-    '--rim', '--stage1-steps', '2', '--stage1-layers', 'entry.rim.*,entry.ring.*,entry.die.*,fine.*,backbone.own.*', '--ring-lr', '0.01', '--id', 'plant-smoke', '--out', join(dir, 'adapted'),
+    '--rim', '--stage1-steps', '2', '--stage1-layers', 'entry.rim.*,entry.ring.*,entry.die.*,fine.*,backbone.own.*', '--ring-lr', '0.01', '--hard', '1', '--hard-every', '1', '--id', 'plant-smoke', '--out', join(dir, 'adapted'),
   ]);
   t.match(log, /trainable parameters of \d+/);
   t.match(log, /val AUROC stage1 step 2: /, 'stage 1 trains the rim term, the ring, die and fine-grid convolutions and the last convolutions');
   t.match(log, /val AUROC lora step 2: .* pit /, 'the new class is trained and validated');
+  t.match(log, /stage1 step 2: \d+ hard negatives mined/, 'hard negatives mined again at each --hard-every step');
 
   const manifest = JSON.parse(readFileSync(join(dir, 'adapted/model.json'), 'utf8'));
-  t.equal(manifest.base.id, 'wafer-mm-8', 'the shipped model is the default base');
+  t.equal(manifest.base.id, 'wafer-mm-9', 'the shipped model is the default base');
   t.same(manifest.adaptation.stage1, { steps: 2, layers: 'entry.rim.*,entry.ring.*,entry.die.*,fine.*,backbone.own.*', parameters: manifest.adaptation.stage1.parameters, rim: true, ring: false, die: false, fine: false });
   t.equal(manifest.adaptation.ringLr, 0.01);
+  t.same(manifest.adaptation.ringLrLayers, ['ring', 'die', 'fine-grid'], "the base's ring, die and fine-grid layers train at --ring-lr");
+  t.equal(manifest.adaptation.hard, 1);
   t.ok(manifest.adaptation.stage1.parameters > 0);
   t.same(manifest.classes.slice(-1), ['pit']);
   t.same(manifest.kinds.slice(-2), ['pit', 'none']);

@@ -2,7 +2,7 @@
 adaptation), finetune.log, and the evaluations finetune.sh ran (eval-base-*.json: the base on the
 same held-out wafers; eval-*.json: the new model; *-reference.json: both on the base's own look).
 
-    /usr/bin/python3 models/tools/adapt_card.py --model models/wafer-mm-8-plant-a --test 'data/plant-test-*' > MODEL_CARD.md
+    /usr/bin/python3 models/tools/adapt_card.py --model models/wafer-mm-9-plant-a --test 'data/plant-test-*' > MODEL_CARD.md
 """
 import argparse
 import json
@@ -140,9 +140,16 @@ def main():
           "4x4 square's. A 1.5 mm edge chip is a small part of one 5 mm cell and a larger part of a 2.5 mm one. The per-cell "
           "query and gate arithmetic runs on four times the cells.")
     if ad.get("ringLr"):
-        w("- the ring%s convolutions (models/README.md, \"wafer-mm-3 to wafer-mm-5\") train at lr %g, the rest at lr %g: they "
+        # folders made before finetune.py wrote ringLrLayers: the layers their stage-1 flags name
+        late = ad.get("ringLrLayers") or ["ring"] + (["die"] if s1.get("die") or s1.get("fine") else []) + (["fine-grid"] if s1.get("fine") else [])
+        w("- the %s convolutions (models/README.md, \"wafer-mm-3 to wafer-mm-5\") train at lr %g, the rest at lr %g: they "
           "start from small weights on inputs of a few hundredths and at the common rate were still learning when training "
-          "stopped." % (", die and fine-grid" if s1.get("fine") else " and die" if s1.get("die") else "", ad["ringLr"], ad["lr"]))
+          "stopped." % (" and ".join([", ".join(late[:-1]), late[-1]] if len(late) > 1 else late), ad["ringLr"], ad["lr"]))
+    if ad.get("hard"):
+        w("- hard negatives: a quarter of each step's crops is cut around cells where the model scores a class that is not "
+          "there (farther than 7.5 mm from the class's defects): per class the %d training wafers where that score is "
+          "highest, mined again every %d steps (`hard.py`). The thresholds a station calibrates are the highest scores its "
+          "good wafers reach, so those cells decide what the small defects must beat." % (ad["hard"], ad["hardEvery"]))
     if s1["steps"]:
         w("- stage 1: %d steps of plain training of `%s` (%d parameters; the entry convolutions, rebuilt as constants, stay "
           "as they were), %d crops (%dx%d cells) a step, AdamW lr %g, seed %d%s." % (

@@ -108,15 +108,18 @@ def class_targets(bits, stride, n=len(CLASSES)):
     return planes.reshape(n, g, stride, g, stride).max(axis=(2, 4))
 
 
-def sample_crop(rng, arrays, k, size, stride, where, cls=None, out_stride=None):
+def sample_crop(rng, arrays, k, size, stride, where, cls=None, out_stride=None, at=None):
     """A size x size crop (aligned to stride, the coarsest grid the model computes on) of wafer k, its
     targets on the output grid (out_stride, default stride), and its top-left cell.
     where: 'defect' centres it near a cell of class index cls (any class when None), 'rim' on the
-    wafer's rim (where the edge classes live and most false alarms would), anything else anywhere."""
+    wafer's rim (where the edge classes live and most false alarms would), 'at' near the cell at =
+    (row, col), anything else anywhere."""
     g = arrays.grid
     b = arrays.bits(k)
     if where == "defect":
         ys, xs = np.nonzero((b >> cls) & 1 if cls is not None else b)
+    elif where == "at":
+        ys, xs = np.array([at[0]]), np.array([at[1]])
     else:
         ys, xs = (), ()
     if len(ys):
@@ -134,18 +137,24 @@ def sample_crop(rng, arrays, k, size, stride, where, cls=None, out_stride=None):
     return arrays.x(k, r0, c0, size), y, (r0, c0)
 
 
-def sample_batch(rng, arrays, having, batch, size, stride, out_stride=None):
-    """Crops for one step: half near defects, a quarter on the rim of any wafer, a quarter anywhere."""
+def sample_batch(rng, arrays, having, batch, size, stride, out_stride=None, hard=None):
+    """Crops for one step: half near defects, a quarter on the rim of any wafer, a quarter anywhere.
+    hard: (wafer, row, col) of cells where the model scores a class that is not there (mine_hard);
+    when given, a quarter of the batch is cut around them and the rim and anywhere share the rest."""
     out = []
+    bounds = (batch // 2, 5 * batch // 8, 7 * batch // 8) if hard else (batch // 2, 3 * batch // 4, 3 * batch // 4)
     for j in range(batch):
-        where = "defect" if j < batch // 2 and having else "rim" if j < 3 * batch // 4 else "any"
-        cls = None
+        where = "defect" if j < bounds[0] and having else "rim" if j < bounds[1] else "at" if j < bounds[2] else "any"
+        cls, at = None, None
         if where == "defect":
             cls, ks = having[rng.integers(len(having))]
             k = ks[rng.integers(len(ks))]
+        elif where == "at":
+            k, r, c = hard[rng.integers(len(hard))]
+            at = (r, c)
         else:
             k = int(rng.integers(len(arrays)))
-        out.append(sample_crop(rng, arrays, k, size, stride, where, cls, out_stride))
+        out.append(sample_crop(rng, arrays, k, size, stride, where, cls, out_stride, at))
     return out
 
 

@@ -2,8 +2,8 @@
 trains low-rank adapters (lora.py) on the image and text encoders, merges them, and exports and
 quantises the result as a new model folder (export.py), with the base it came from in model.json.
 
-    /usr/bin/python3 models/tools/finetune.py --base models/wafer-mm-8 --train 'data/plant-train-*' \
-        --val 'data/plant-val-*' --rank 4 --steps 1200 --id wafer-mm-8-plant-a --out models/wafer-mm-8-plant-a
+    /usr/bin/python3 models/tools/finetune.py --base models/wafer-mm-9 --train 'data/plant-train-*' \
+        --val 'data/plant-val-*' --rank 4 --steps 1200 --id wafer-mm-9-plant-a --out models/wafer-mm-9-plant-a
 
 Data are `wafer-inspect dataset` chunks of the plant's recorded lots (contracts §2, with truth).
 A modality missing from a lot is a zero mask there, which the model's gate already leaves out;
@@ -30,6 +30,7 @@ from base import load_model  # noqa: E402
 from bpe import Tokenizer, read_corpus  # noqa: E402
 from corpus import phrase  # noqa: E402
 from data import CLASSES, Arrays, sample_batch  # noqa: E402
+from hard import mine_hard  # noqa: E402
 from export import export_image, export_text, modality_weights, quantise, sha256, write_manifest  # noqa: E402
 from lora import adapter_parameters, add_adapters, merge_adapters  # noqa: E402
 from model import NEEDS, RING_SLICES, SLICES, STRIDE, crop_channels  # noqa: E402
@@ -129,10 +130,19 @@ def run_stage(name, steps, params, a, image, text, train, having, ids, kinds_all
     text.train()
     n = len(classes)
     history = []
+    hard = None
     t0 = time.time()
     for step in range(1, steps + 1):
+        if a.hard and (step - 1) % a.hard_every == 0:
+            t1 = time.time()
+            text.eval()
+            with torch.no_grad():
+                q, _ = text(encode_all(tok, [canonical[c] for c in classes]))
+            text.train()
+            hard = mine_hard(image, q, train, a.hard, wafers=a.hard_wafers)
+            log("%s step %d: %d hard negatives mined in %.0f s" % (name, step, len(hard), time.time() - t1))
         xs, ys, origins = [], [], []
-        for x, y, origin in sample_batch(rng, train, having, a.batch, a.crop, STRIDE, image.stride):
+        for x, y, origin in sample_batch(rng, train, having, a.batch, a.crop, STRIDE, image.stride, hard):
             x, y = hide_modality(x, y, classes, rng, a.drop_modality, image.entry.ring is not None, image.entry.die is not None)
             xs.append(x)
             ys.append(y)
@@ -170,7 +180,7 @@ def run_stage(name, steps, params, a, image, text, train, having, ids, kinds_all
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--base", default="models/wafer-mm-8", help="model folder to start from (default: the shipped model)")
+    ap.add_argument("--base", default="models/wafer-mm-9", help="model folder to start from (default: the shipped model)")
     ap.add_argument("--train", required=True, help="glob of dataset prefixes of the plant's lots; several, comma-separated")
     ap.add_argument("--val", help="glob of dataset prefixes to validate on (and to measure modality weights)")
     ap.add_argument("--corpus", default="models/specs/corpus.tsv")
@@ -187,6 +197,9 @@ def main():
     ap.add_argument("--ring-lr", type=float, default=None, help="learning rate of the ring and die convolutions and the fine head (default: --lr)")
     ap.add_argument("--die", action="store_true", help="add a trainable convolution over the die-to-die residual (model.DieResidual) to the visible entry (trained in stage 1; entry.die.*)")
     ap.add_argument("--fine", action="store_true", help="score on a grid of 2x2 input cells (model.Fine, starting at zero; trained in stage 1 at --ring-lr; fine.*)")
+    ap.add_argument("--hard", type=int, default=0, help="cut a quarter of the crops around hard negatives: per class the N training wafers where it scores highest away from its own cells (hard.py); 0: none")
+    ap.add_argument("--hard-every", type=int, default=1000, help="steps between minings of the hard negatives")
+    ap.add_argument("--hard-wafers", type=int, default=None, help="training wafers to mine them on (default all)")
     ap.add_argument("--steps", type=int, default=1000, help="adapter steps")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--crop", type=int, default=96)
@@ -301,7 +314,8 @@ def main():
         "adaptation": {
             "method": "lora", "rank": a.rank, "alpha": a.alpha, "seed": a.seed,
             "stage1": {"steps": a.stage1_steps, "layers": a.stage1_layers if a.stage1_steps else "", "parameters": count(stage1), "rim": a.rim, "ring": a.ring, "die": a.die, "fine": a.fine},
-            "steps": a.steps, "batch": a.batch, "crop": a.crop, "lr": a.lr, "ringLr": a.ring_lr, "dropModality": a.drop_modality,
+            "steps": a.steps, "batch": a.batch, "crop": a.crop, "hard": a.hard, "hardEvery": a.hard_every,
+            "ringLrLayers": [n for n, m in (("ring", image.entry.ring), ("die", image.entry.die), ("fine-grid", image.fine)) if m is not None] if a.ring_lr else [], "lr": a.lr, "ringLr": a.ring_lr, "dropModality": a.drop_modality,
             "imageLayers": image_adapted, "textLayers": text_adapted,
             "trainableParameters": count(lora) + count(head), "adapterParameters": count(lora), "fullParameters": full,
             "newClasses": kinds,

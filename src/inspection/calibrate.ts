@@ -5,6 +5,7 @@ import { NEEDED_MODALITIES } from '../specs/read.js';
 import { roundThreshold, type ModelThresholds } from '../specs/thresholds.js';
 import { normalise } from './judge.js';
 import { defectRegions, type MapGeometry } from './regions.js';
+import { FOUND_WITHIN_MM } from './score.js';
 
 /** What calibration needs of a spec: its words, its class, and where it applies. */
 export interface CalibratedSpec {
@@ -113,7 +114,7 @@ export class ThresholdCalibration {
       const cells = this.map.size * this.map.size;
       const norm = new Float32Array(cells);
       for (let k = 0; k < cells; k++) norm[k] = normalise(scores[j * cells + k], t);
-      const near = defectRegions(norm, this.map).find((r) => Math.hypot(r.xMm - d.xMm, r.yMm - d.yMm) <= d.sizeMm / 2 + 7.5);
+      const near = defectRegions(norm, this.map).find((r) => Math.hypot(r.xMm - d.xMm, r.yMm - d.yMm) <= d.sizeMm / 2 + FOUND_WITHIN_MM);
       if (near) (pairs[d.class] ??= []).push([near.sizeMm, d.sizeMm]);
     }
     const sizeFits: Record<string, { slope: number; offset: number; spread: number; samples: number }> = {};

@@ -6,9 +6,8 @@ import type { JudgedSpec } from './judge.js';
 /**
  * How a replay's verdicts compare with the lot's truth. A truth defect counts for a spec when it is of
  * the spec's class and breaks the spec's size and zone limits; it is found when a finding of that
- * spec lies within reach of it (its half size plus 7.5 mm, a cell and a half of a 5 mm score map,
- * whatever the model's cells, so that models compare). A spec that could not be checked on a wafer
- * (a modality it needs missing or corrupt) has no positives there.
+ * spec lies within reach of it (its half size plus FOUND_WITHIN_MM). A spec that could not be checked
+ * on a wafer (a modality it needs missing or corrupt) has no positives there.
  */
 export interface ClassScore {
   positives: number;
@@ -17,6 +16,13 @@ export interface ClassScore {
   /** the same by the defects' true size: where a class's detection limit lies (SIZE_BINS_MM, empty bins left out) */
   bySize: Array<{ fromMm: number; toMm: number | null; positives: number; found: number }>;
 }
+
+/**
+ * How far beyond a truth defect's half size a region may lie and still be that defect, mm: a cell and
+ * a half of a 5 mm score map, whatever the model's cells, so that models compare. Scoring and the size
+ * calibration both match regions to truth with it.
+ */
+export const FOUND_WITHIN_MM = 7.5;
 
 /** Lower edges of the size bins recall is broken down by, mm; the last bin is open. */
 export const SIZE_BINS_MM = [0, 2, 3, 5, 8, 12, 20, 40] as const;
@@ -94,7 +100,7 @@ export function scoreReplay(items: InspectedWafer[], specs: JudgedSpec[]): Repla
         const bin = sizeBin(c, d.sizeMm);
         c.positives++;
         bin.positives++;
-        const reach = d.sizeMm / 2 + 7.5;
+        const reach = d.sizeMm / 2 + FOUND_WITHIN_MM;
         const hits = record.findings.filter((f) => f.spec === spec.id).map((f) => Math.hypot(f.xMm - d.xMm, f.yMm - d.yMm));
         const nearest = Math.min(Infinity, ...hits);
         if (nearest <= reach) {
