@@ -3,7 +3,7 @@
  * session settings the appliance uses (2 threads) and the alternatives it was chosen over.
  * Medians over repeated runs; the last line is one JSON object.
  *
- *   npm run bench:model [-- --model models/wafer-mm-8 --runs 30]
+ *   npm run bench:model [-- --model models/wafer-mm-9 --runs 30]
  */
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';

@@ -4,7 +4,7 @@
 # own runtime, and the new model's card.
 #   models/finetune.sh ID TRAIN VAL TEST [finetune.py options...]
 # TRAIN, VAL, TEST: globs of `wafer-inspect dataset` chunks (models/make-data.sh), three disjoint sets
-# of the plant's wafers. BASE (default models/wafer-mm-8, the shipped model) is the model to start from, OUT (default
+# of the plant's wafers. BASE (default models/wafer-mm-9, the shipped model) is the model to start from, OUT (default
 # models/ID) the folder to write; REF_TEST and REF_VAL, when set, are chunks of the look the base was
 # trained on, to check that the new model still reads it. CARD_COMMANDS: lines the card lists as how
 # its data were made. TEXT_NONE (text_none.py options, may be empty): also train the text encoder to read
@@ -12,7 +12,7 @@
 set -euo pipefail
 id=$1; train=$2; val=$3; test=$4; shift 4
 root=$(cd "$(dirname "$0")/.." && pwd)
-base=${BASE:-$root/models/wafer-mm-8}
+base=${BASE:-$root/models/wafer-mm-9}
 out=${OUT:-$root/models/$id}
 py=/usr/bin/python3
 cli="node $root/dist/src/cli/main.js"

@@ -23,7 +23,7 @@ t.test('calibrate thresholds: every class, a zoned spec, and each again without 
   t.match(r.stdout, /without xray: edge-burr \d\.\d{4}, edge-chip/);
   const file = await readThresholds(out);
   const [id] = Object.keys(file.models);
-  t.match(id, /^wafer-mm-8@[0-9a-f]{12}$/);
+  t.match(id, /^wafer-mm-9@[0-9a-f]{12}$/);
   const m = file.models[id];
   t.equal(m.goodWafers, 10);
   const classes = ['edge-burr', 'edge-chip', 'scratch', 'particle', 'stain', 'crack', 'void', 'hotspot'];

@@ -50,7 +50,7 @@ t.test('the shipped model', async (t) => {
       t.equal(best, DEFECT_CLASSES[i], `"${r.text}" reads as ${best}`);
     });
     // sentences that name no defect, kept out of the text encoder's training (models/tools/text_none.py): most read as none,
-    // the rest must be caught by specs explain or pinned with kind: (README, "Measured with wafer-mm-8")
+    // the rest must be caught by specs explain or pinned with kind: (README, "Measured with wafer-mm-9")
     const tsv = (f: string): string[][] => readFileSync(join(REPO_ROOT, 'models/specs', f), 'utf8').split('\n').filter((l) => l.includes('\t') && !l.startsWith('#')).map((l) => l.split('\t'));
     const unrelated = tsv('heldout-none.tsv').map(([, text]) => text);
     const trained = new Set([...tsv('corpus.tsv'), ...tsv('everyday.tsv')].map(([, text]) => text.toLowerCase()));

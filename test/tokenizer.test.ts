@@ -5,7 +5,7 @@ import { Tokenizer } from '../src/model/tokenizer.js';
 import { REPO_ROOT } from './helpers.js';
 
 t.test('the TypeScript tokenizer gives the training tool’s ids for every line of the spec corpus', async (t) => {
-  const tok = await Tokenizer.load(join(REPO_ROOT, 'models/wafer-mm-8/tokenizer.json'));
+  const tok = await Tokenizer.load(join(REPO_ROOT, 'models/wafer-mm-9/tokenizer.json'));
   const lines = readFileSync(join(REPO_ROOT, 'models/specs/corpus.tsv'), 'utf8')
     .split('\n')
     .filter((l) => l.includes('\t') && !l.startsWith('#'))
@@ -21,7 +21,7 @@ t.test('the TypeScript tokenizer gives the training tool’s ids for every line 
 });
 
 t.test('normalisation: units, case, numbers and unknown characters', async (t) => {
-  const tok = await Tokenizer.load(join(REPO_ROOT, 'models/wafer-mm-8/tokenizer.json'));
+  const tok = await Tokenizer.load(join(REPO_ROOT, 'models/wafer-mm-9/tokenizer.json'));
   t.same(tok.encode('Void over 200 µm'), tok.encode('void over 7 um'), 'µm reads as um and every number is one <num>');
   t.same(tok.encode('VOID'), tok.encode('void'));
   t.ok(tok.encode('void ☃').includes(1), 'a character never seen is <unk>');

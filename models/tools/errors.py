@@ -3,7 +3,7 @@ wafer's score for a class is its highest cell score for the class's canonical qu
 card) and what lies under their highest cell (another class's defect, or nothing, and how far from
 the centre), and the sizes of the positives missed at the threshold for the false-reject rate.
 
-    /usr/bin/python3 models/tools/errors.py --model models/wafer-mm-8 --data "$DATA/val-*" --classes scratch,particle
+    /usr/bin/python3 models/tools/errors.py --model models/wafer-mm-9 --data "$DATA/val-*" --classes scratch,particle
 """
 import argparse
 import json
@@ -27,7 +27,7 @@ NEAR_MM = 8.0
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="models/wafer-mm-8")
+    ap.add_argument("--model", default="models/wafer-mm-9")
     ap.add_argument("--data", required=True, help="glob of dataset prefixes")
     ap.add_argument("--classes", help="comma-separated classes (default: all)")
     ap.add_argument("--frr", type=float, default=0.003)

@@ -143,7 +143,7 @@ def write_manifest(out, model_id, grid, classes, canonical, parameters, weights=
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--checkpoint", required=True)
-    ap.add_argument("--tokenizer", default="models/wafer-mm-8/tokenizer.json")
+    ap.add_argument("--tokenizer", default="models/wafer-mm-9/tokenizer.json")
     ap.add_argument("--calibrate", required=True, help="glob of dataset prefixes for INT8 calibration")
     ap.add_argument("--calibrate-wafers", type=int, default=64)
     ap.add_argument("--val", help="glob of dataset prefixes to measure each class's modality weights on")

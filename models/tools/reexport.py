@@ -4,7 +4,7 @@ in how the graph computes the same thing (a cheaper export of an input, say): th
 the scores, stay the model's own to float rounding; its id, provenance and card stay. The INT8 file
 is quantised again, calibrated as finetune.py does on the first wafers of the training chunks.
 
-    /usr/bin/python3 models/tools/reexport.py --model models/wafer-mm-8 --calibrate "$DATA/train-[0-5]"
+    /usr/bin/python3 models/tools/reexport.py --model models/wafer-mm-9 --calibrate "$DATA/train-[0-5]"
 """
 import argparse
 import json

@@ -8,7 +8,7 @@ them, and the canonical phrases are the queries the station's thresholds were ca
 the "none" prototype moves among the prototypes. Rewrites text.onnx and the manifest's entry for it,
 and records what it did and measured under "textNone".
 
-    /usr/bin/python3 models/tools/text_none.py --model models/wafer-mm-8
+    /usr/bin/python3 models/tools/text_none.py --model models/wafer-mm-9
 """
 import argparse
 import copy

@@ -93,7 +93,7 @@ def main():
     ap.add_argument("--train", required=True, help="glob of dataset prefixes, e.g. 'data/train-*'")
     ap.add_argument("--val", help="glob of validation dataset prefixes")
     ap.add_argument("--corpus", default="models/specs/corpus.tsv")
-    ap.add_argument("--tokenizer", default="models/wafer-mm-8/tokenizer.json")
+    ap.add_argument("--tokenizer", default="models/wafer-mm-9/tokenizer.json")
     ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--crop", type=int, default=128)

@@ -19,7 +19,7 @@ export interface LoadedModel {
 export { DEFAULT_MODEL };
 
 // the float image model is the default: on 2 cores it runs as fast as the INT8 one and scores better
-// (models/wafer-mm-8/MODEL_CARD.md); INT8 is chosen with model.variant
+// (models/wafer-mm-9/MODEL_CARD.md); INT8 is chosen with model.variant
 export const DEFAULT_IMAGE: ImageOptions = { ...DEFAULT_SESSION, maxBatch: 8, variant: 'imageFloat' };
 
 export type Variant = 'int8' | 'fp32';
