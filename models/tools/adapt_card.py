@@ -10,6 +10,7 @@ import os
 import re
 
 from card import gate_table, speed_table
+from hard import REACH_MM
 from model import MODALITIES, STRIDE
 
 
@@ -147,9 +148,9 @@ def main():
           "stopped." % (" and ".join([", ".join(late[:-1]), late[-1]] if len(late) > 1 else late), ad["ringLr"], ad["lr"]))
     if ad.get("hard"):
         w("- hard negatives: a quarter of each step's crops is cut around cells where the model scores a class that is not "
-          "there (farther than 7.5 mm from the class's defects): per class the %d training wafers where that score is "
+          "there (farther than %g mm from the class's defects): per class the %d training wafers where that score is "
           "highest, mined again every %d steps (`hard.py`). The thresholds a station calibrates are the highest scores its "
-          "good wafers reach, so those cells decide what the small defects must beat." % (ad["hard"], ad["hardEvery"]))
+          "good wafers reach, so those cells decide what the small defects must beat." % (REACH_MM, ad["hard"], ad["hardEvery"]))
     if s1["steps"]:
         w("- stage 1: %d steps of plain training of `%s` (%d parameters; the entry convolutions, rebuilt as constants, stay "
           "as they were), %d crops (%dx%d cells) a step, AdamW lr %g, seed %d%s." % (

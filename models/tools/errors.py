@@ -19,7 +19,7 @@ from base import load_model  # noqa: E402
 from bpe import Tokenizer  # noqa: E402
 from data import Arrays  # noqa: E402
 from model import FIELD_MM  # noqa: E402
-from train import encode_all, prefixes  # noqa: E402
+from train import canonical_queries, prefixes  # noqa: E402
 
 # a defect lies under a cell when the cell's centre is within its half size plus this margin (mm)
 NEAR_MM = 8.0
@@ -41,8 +41,8 @@ def main():
     classes = a.classes.split(",") if a.classes else list(manifest["classes"])
     cell = FIELD_MM / arrays.grid * image.stride
     rows = {c: [] for c in classes}
+    q = canonical_queries(text, tok, classes, manifest["canonical"])
     with torch.no_grad():
-        q, _ = text(encode_all(tok, [manifest["canonical"][c] for c in classes]))
         for k in range(len(arrays)):
             s = image(torch.from_numpy(arrays.x(k)[None]), q)[0].numpy()
             truth = arrays.wafers[k][2]["truth"]

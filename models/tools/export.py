@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from bpe import Tokenizer  # noqa: E402
 from data import CLASSES, Arrays, class_targets  # noqa: E402
 from model import EMBED, INPUT_CHANNELS, MODALITIES, STRIDE, ImageModel, TextModel  # noqa: E402
-from train import CANONICAL, KINDS, encode_all, prefixes  # noqa: E402
+from train import CANONICAL, KINDS, canonical_queries, prefixes  # noqa: E402
 
 OPSET = 13
 
@@ -81,8 +81,8 @@ def modality_weights(image, text, tok, arrays, n, canonical=CANONICAL):
     classes = arrays.classes
     sums = {c: [0.0, 0.0, 0.0] for c in classes}
     counts = {c: 0 for c in classes}
+    q = canonical_queries(text, tok, classes, canonical)
     with torch.no_grad():
-        q, _ = text(encode_all(tok, [canonical[c] for c in classes]))
         for k in range(min(n, len(arrays))):
             y = class_targets(arrays.bits(k), image.stride, len(classes))
             if not y.any():

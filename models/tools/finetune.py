@@ -34,7 +34,7 @@ from hard import mine_hard  # noqa: E402
 from export import export_image, export_text, modality_weights, quantise, sha256, write_manifest  # noqa: E402
 from lora import adapter_parameters, add_adapters, merge_adapters  # noqa: E402
 from model import NEEDS, RING_SLICES, SLICES, STRIDE, crop_channels  # noqa: E402
-from train import encode_all, evaluate, prefixes, step_loss  # noqa: E402
+from train import canonical_queries, encode_all, evaluate, prefixes, step_loss  # noqa: E402
 
 IMAGE_LAYERS = "backbone.stems.*,backbone.mix.*,backbone.trunk.*,backbone.own.*,backbone.shared.*,gates.*"
 TEXT_LAYERS = "layers.1.*,proj"
@@ -100,6 +100,13 @@ def hide_modality(x, y, classes, rng, p, ring=False, die=False):
     return x, y
 
 
+def late_layers(image):
+    """[(name, module)] of the layers that train at --ring-lr, those the model has: the ring
+    convolutions start at zero on inputs of a few hundredths and at the others' rate take thousands of
+    steps to matter; the die convolution and the fine head start at zero too."""
+    return [(n, m) for n, m in (("ring", image.entry.ring), ("die", image.entry.die), ("fine-grid", image.fine)) if m is not None]
+
+
 def trainable(module, patterns):
     return [p for n, p in module.named_parameters() if any(fnmatch.fnmatchcase(n, pat) for pat in patterns)]
 
@@ -115,11 +122,7 @@ def run_stage(name, steps, params, a, image, text, train, having, ids, kinds_all
         p.requires_grad_(False)
     for p in params:
         p.requires_grad_(True)
-    # the ring convolutions start at zero on inputs of a few hundredths: at the others' rate they take
-    # thousands of steps to matter, so they may have their own (--ring-lr); the die convolution and the
-    # fine head start at zero too and learn at that rate
-    late = [m for m in (image.entry.ring, image.entry.die, image.fine) if m is not None] if a.ring_lr else []
-    fast = {id(p) for m in late for p in m.parameters()}
+    fast = {id(p) for _, m in late_layers(image) for p in m.parameters()} if a.ring_lr else set()
     own = [p for p in params if id(p) in fast]
     groups = [{"params": [p for p in params if id(p) not in fast]}] + ([{"params": own, "lr": a.ring_lr}] if own else [])
     opt = torch.optim.AdamW(groups, lr=a.lr, weight_decay=0.0)
@@ -135,11 +138,7 @@ def run_stage(name, steps, params, a, image, text, train, having, ids, kinds_all
     for step in range(1, steps + 1):
         if a.hard and (step - 1) % a.hard_every == 0:
             t1 = time.time()
-            text.eval()
-            with torch.no_grad():
-                q, _ = text(encode_all(tok, [canonical[c] for c in classes]))
-            text.train()
-            hard = mine_hard(image, q, train, a.hard, wafers=a.hard_wafers)
+            hard = mine_hard(image, canonical_queries(text, tok, classes, canonical), train, a.hard, wafers=a.hard_wafers)
             log("%s step %d: %d hard negatives mined in %.0f s" % (name, step, len(hard), time.time() - t1))
         xs, ys, origins = [], [], []
         for x, y, origin in sample_batch(rng, train, having, a.batch, a.crop, STRIDE, image.stride, hard):
@@ -315,7 +314,7 @@ def main():
             "method": "lora", "rank": a.rank, "alpha": a.alpha, "seed": a.seed,
             "stage1": {"steps": a.stage1_steps, "layers": a.stage1_layers if a.stage1_steps else "", "parameters": count(stage1), "rim": a.rim, "ring": a.ring, "die": a.die, "fine": a.fine},
             "steps": a.steps, "batch": a.batch, "crop": a.crop, "hard": a.hard, "hardEvery": a.hard_every,
-            "ringLrLayers": [n for n, m in (("ring", image.entry.ring), ("die", image.entry.die), ("fine-grid", image.fine)) if m is not None] if a.ring_lr else [], "lr": a.lr, "ringLr": a.ring_lr, "dropModality": a.drop_modality,
+            "ringLrLayers": [n for n, _ in late_layers(image)] if a.ring_lr else [], "lr": a.lr, "ringLr": a.ring_lr, "dropModality": a.drop_modality,
             "imageLayers": image_adapted, "textLayers": text_adapted,
             "trainableParameters": count(lora) + count(head), "adapterParameters": count(lora), "fullParameters": full,
             "newClasses": kinds,

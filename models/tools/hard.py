@@ -12,9 +12,16 @@ import torch.nn.functional as F
 from data import class_targets
 
 
-def near_own(arrays, k, stride, reach_mm):
-    """[classes, G/stride, G/stride] bool: the output cells within reach_mm of a cell of the class, or of
-    the extent (half its size from its centre) of a defect of the class in the wafer's truth."""
+# how far from a class's own defect a cell must lie to be a negative for it, mm: the reach within
+# which replay scoring (src/inspection/score.ts, FOUND_WITHIN_MM) counts a region as the defect
+REACH_MM = 7.5
+
+
+def near_own(arrays, k, stride, reach_mm=REACH_MM):
+    """[classes, G/stride, G/stride] bool: the output cells within reach_mm of a cell of the class, or
+    whose centres lie within reach_mm of the extent (half its size from its centre) of a defect of the
+    class in the wafer's truth. On the output grid rather than through Arrays.disc on the input grid:
+    the two differ at the edge by a cell, and this is what wafer-mm-9 was mined with."""
     own = torch.from_numpy(class_targets(arrays.bits(k), stride, len(arrays.classes)))
     cell = arrays.field / arrays.grid * stride
     r = int(np.ceil(reach_mm / cell))
@@ -28,7 +35,7 @@ def near_own(arrays, k, stride, reach_mm):
     return near
 
 
-def mine_hard(image, queries, arrays, per_class, reach_mm=7.5, batch=4, wafers=None):
+def mine_hard(image, queries, arrays, per_class, reach_mm=REACH_MM, batch=4, wafers=None):
     """[(wafer, row, col)]: for each class the per_class wafers whose highest score for it, away from
     its own defects (near_own), is highest, at that cell, in input cells.
     queries [classes, D]: the classes' queries, in arrays.classes order. wafers: how many to look at

@@ -66,14 +66,25 @@ def encode_all(tok, texts):
     return torch.tensor([tok.encode(t)[0] for t in texts], dtype=torch.long)
 
 
+def canonical_queries(text, tok, classes, canonical=CANONICAL):
+    """[classes, D]: the classes' canonical specs embedded as the appliance asks the image with them
+    (text in eval mode, no gradient); the text model's mode is left as it was."""
+    was = text.training
+    text.eval()
+    with torch.no_grad():
+        q, _ = text(encode_all(tok, [canonical[c] for c in classes]))
+    text.train(was)
+    return q
+
+
 def evaluate(image, text, tok, arrays, limit=None, batch=8, canonical=CANONICAL):
     """Per-class AUROC of each wafer's highest score for the class's canonical query."""
     classes = arrays.classes
     training = image.training, text.training
     image.eval()
     text.eval()
+    q = canonical_queries(text, tok, classes, canonical)
     with torch.no_grad():
-        q, _ = text(encode_all(tok, [canonical[c] for c in classes]))
         n = len(arrays) if limit is None else min(limit, len(arrays))
         scores, labels = [], []
         for i in range(0, n, batch):
