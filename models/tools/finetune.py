@@ -215,6 +215,8 @@ def main():
     ap.add_argument("--out", required=True, help="model folder to write")
     ap.add_argument("--save", help="also save the merged torch weights here")
     a = ap.parse_args()
+    if a.hard < 0 or a.hard_every < 1:
+        raise SystemExit("--hard %d --hard-every %d: need a count of wafers per class >= 0 (0: none) and a step interval >= 1" % (a.hard, a.hard_every))
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
