@@ -21,11 +21,13 @@ t.test('calibrate thresholds: every class, a zoned spec, and each again without 
   const r = spawnSync(process.execPath, [CLI, 'calibrate', 'thresholds', '--good', lot, '--recipe', recipe, '--out', out, '--station', `${REPO_ROOT}calibration/reference`], { encoding: 'utf8' });
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /without xray: edge-burr \d\.\d{4}, edge-chip/);
+  t.match(r.stdout, /too few good wafers for the target: each threshold is the highest good score; 2666 good wafers would meet it/, '8 classes at 0.3%: 8 / (N + 1) <= 0.003');
   const file = await readThresholds(out);
   const [id] = Object.keys(file.models);
   t.match(id, /^wafer-mm-9@[0-9a-f]{12}$/);
   const m = file.models[id];
   t.equal(m.goodWafers, 10);
+  t.equal(m.expectedFalseRejectRate, 0.727273, 'eight classes at their highest good score: 8 / 11 of new good wafers at most');
   const classes = ['edge-burr', 'edge-chip', 'scratch', 'particle', 'stain', 'crack', 'void', 'hotspot'];
   t.same(Object.keys(m.kinds), classes);
   t.same(m.specs.map((s) => s.text), ['any void within 60 mm of the centre'], 'the zoned spec has its own threshold');

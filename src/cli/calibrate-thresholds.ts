@@ -43,10 +43,16 @@ export function calibrateThresholdsCommand(): Command {
       const good = await forEachScored(o.good, model, queries, fusion, (w, v) => cals[v].add(w), views);
       const bad = o.defects ? await forEachScored(o.defects, model, queries, fusion, (w) => cal.add(w)) : { scored: 0, unusable: 0 };
       const r = cal.result(o.targetFrr);
-      process.stdout.write(`${model.id}: ${r.goodWafers} good wafers${good.unusable + bad.unusable ? `, ${good.unusable + bad.unusable} unusable` : ''}; target ${(o.targetFrr * 100).toFixed(2)}% false rejects over ${specs.length} specs\n`);
+      process.stdout.write(
+        `${model.id}: ${r.goodWafers} good wafers${good.unusable + bad.unusable ? `, ${good.unusable + bad.unusable} unusable` : ''}; target ${(o.targetFrr * 100).toFixed(2)}% false rejects over ${specs.length} specs, expected on new good wafers at most ${(r.expectedFrr * 100).toFixed(3)}%\n`,
+      );
+      if (!r.meetsTarget) {
+        const need = Math.ceil(classes.length / o.targetFrr) - 1;
+        process.stdout.write(`  too few good wafers for the target: each threshold is the highest good score; ${need} good wafers would meet it\n`);
+      }
       for (const s of r.specs) {
         process.stdout.write(
-          `  ${s.kind.padEnd(10)} "${s.text}": threshold ${s.threshold.toFixed(4)} (highest good ${s.goodMax.toFixed(4)})${s.recall === null ? '' : `, recall ${(s.recall * 100).toFixed(1)}%`}${s.measurableFrr ? '' : `, below 1/${r.goodWafers}: not measurable, highest good score used`}\n`,
+          `  ${s.kind.padEnd(10)} "${s.text}": threshold ${s.threshold.toFixed(4)} (good score ${s.rank} of ${r.goodWafers} from the top; highest ${s.goodMax.toFixed(4)})${s.recall === null ? '' : `, recall ${(s.recall * 100).toFixed(1)}%`}\n`,
         );
       }
       for (const [c, f] of Object.entries(r.sizeFits)) {
@@ -54,7 +60,7 @@ export function calibrateThresholdsCommand(): Command {
       }
       const without: ModelThresholds['without'] = {};
       for (const [i, m] of MODALITIES.entries()) {
-        const entry = withoutEntry(specs, classes.length, cals[i + 1].result(o.targetFrr).specs.map((s) => s.threshold), m);
+        const entry = withoutEntry(specs, classes.length, cals[i + 1].result(o.targetFrr, r.specs.map((s) => s.rank)).specs.map((s) => s.threshold), m);
         process.stdout.write(`  without ${m}: ${Object.entries(entry.kinds).map(([kind, k]) => `${kind} ${k.threshold.toFixed(4)}`).join(', ')}\n`);
         without[m] = entry;
       }
@@ -66,6 +72,7 @@ export function calibrateThresholdsCommand(): Command {
       file.producedBy = `wafer-inspect calibrate thresholds --good ${o.good}${o.defects ? ` --defects ${o.defects}` : ''} --target-frr ${o.targetFrr}${o.recipe ? ` --recipe ${o.recipe}` : ''}`;
       file.models[model.id] = {
         targetFalseRejectRate: o.targetFrr,
+        expectedFalseRejectRate: Math.round(r.expectedFrr * 1e6) / 1e6,
         goodWafers: r.goodWafers,
         kinds,
         specs: r.specs.slice(classes.length).map((s) => ({ text: s.text, threshold: roundThreshold(s.threshold) })),

@@ -4,6 +4,7 @@ import type { Zone } from '../specs/limits.js';
 import { NEEDED_MODALITIES } from '../specs/read.js';
 import { roundThreshold, type ModelThresholds } from '../specs/thresholds.js';
 import { normalise } from './judge.js';
+import { allocateRanks } from './ranks.js';
 import { defectRegions, type MapGeometry } from './regions.js';
 import { FOUND_WITHIN_MM } from './score.js';
 
@@ -43,10 +44,12 @@ function inZone(zone: Zone | undefined, x: number, y: number): boolean {
 
 /**
  * Score thresholds for a target false-reject rate on known-good wafers, the way Anomalib sets its
- * operating point: per spec, the highest score each good wafer reaches in the spec's zone; the
- * threshold is the quantile that lets the wafer-level target through across all specs together
- * (each spec gets target / specs). With N good wafers no rate below 1/N can be measured; then the
- * highest good score is the threshold and the report says so.
+ * operating point: per spec, the highest score each good wafer reaches in the spec's zone, and the
+ * threshold one of the highest of those. How far down each spec may go is `allocateRanks`' (ranks.ts):
+ * together the specs' ranks keep the expected rate on new good wafers within the target, and the ranks
+ * beyond the first go where the defect wafers show they catch most. A spec with a zone goes as far
+ * down its own scores as its class's spec does. Too few good wafers for the target: each threshold is
+ * the highest good score, and the result says so.
  */
 export class ThresholdCalibration {
   private readonly goodMax: number[][];
@@ -92,21 +95,31 @@ export class ThresholdCalibration {
 
   private readonly pendingSizes: Array<{ j: number; d: TruthDefect; scores: Float32Array }> = [];
 
-  result(targetFrr: number): {
-    specs: Array<{ text: string; kind: string; threshold: number; goodMax: number; recall: number | null; measurableFrr: boolean }>;
+  /** `ranks`: per spec, as another calibration of the same good wafers chose them (a modality left out is judged as far down as the complete wafers) */
+  result(targetFrr: number, ranks?: number[]): {
+    specs: Array<{ text: string; kind: string; threshold: number; goodMax: number; rank: number; recall: number | null }>;
     sizeFits: Record<string, { slope: number; offset: number; spread: number; samples: number }>;
     goodWafers: number;
+    /** the bound on the expected false-reject rate on new good wafers, and whether it is within the target */
+    expectedFrr: number;
+    meetsTarget: boolean;
   } {
-    const per = targetFrr / this.specs.length;
+    const goodDesc = this.goodMax.map((g) => [...g].sort((a, b) => b - a));
+    if (goodDesc[0].length === 0) throw new Error('no good wafers to calibrate on');
+    // a zoned spec follows its class's spec; the rest share the budget
+    const follows = this.specs.map((s) => (s.zone ? this.specs.findIndex((c) => !c.zone && c.kind === s.kind) : -1));
+    const counted = this.specs.map((_, j) => j).filter((j) => follows[j] < 0);
+    const present = this.defectMax.map((d) => d.filter((x) => x.present).map((x) => x.score));
+    const anyDefects = present.some((p) => p.length > 0);
+    const alloc = allocateRanks(counted.map((j) => goodDesc[j]), anyDefects ? counted.map((j) => present[j]) : null, targetFrr);
+    const rankOf = (j: number): number => ranks?.[j] ?? alloc.ranks[counted.indexOf(follows[j] < 0 ? j : follows[j])];
     const out = this.specs.map((s, j) => {
-      const good = [...this.goodMax[j]].sort((a, b) => a - b);
-      const n = good.length;
-      if (n === 0) throw new Error('no good wafers to calibrate on');
-      const measurable = n * per >= 1;
-      const threshold = measurable ? good[Math.min(n - 1, Math.ceil(n * (1 - per)) - 1)] : good[n - 1];
-      const pos = this.defectMax[j].filter((x) => x.present);
-      const recall = pos.length ? pos.filter((x) => x.score > threshold).length / pos.length : null;
-      return { text: s.text, kind: s.kind, threshold: Math.min(0.999, Math.max(threshold, 1e-4)), goodMax: good[n - 1], recall, measurableFrr: measurable };
+      const good = goodDesc[j];
+      const rank = rankOf(j);
+      const threshold = good[rank - 1];
+      const pos = present[j];
+      const recall = pos.length ? pos.filter((x) => x > threshold).length / pos.length : null;
+      return { text: s.text, kind: s.kind, threshold: Math.min(0.999, Math.max(threshold, 1e-4)), goodMax: good[0], rank, recall };
     });
     const pairs: Record<string, Array<[number, number]>> = {};
     for (const { j, d, scores } of this.pendingSizes) {
@@ -131,6 +144,7 @@ export class ThresholdCalibration {
       const spread = Math.round(Math.sqrt(residuals / Math.max(1, ps.length - 2)) * 100) / 100;
       sizeFits[cls] = { slope, offset, spread, samples: ps.length };
     }
-    return { specs: out, sizeFits, goodWafers: this.goodMax[0]?.length ?? 0 };
+    const used = ranks ? counted.reduce((a, j) => a + ranks[j], 0) / (goodDesc[0].length + 1) : alloc.expectedFrr;
+    return { specs: out, sizeFits, goodWafers: goodDesc[0].length, expectedFrr: used, meetsTarget: ranks ? used <= targetFrr + 1e-12 : alloc.meetsTarget };
   }
 }

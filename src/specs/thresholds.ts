@@ -23,6 +23,8 @@ export const thresholdsSchema = z.object({
     z.string(),
     z.object({
       targetFalseRejectRate: z.number(),
+      /** sum of the specs' ranks among the good wafers' scores / (good wafers + 1): the expected rate on new good wafers is at most this */
+      expectedFalseRejectRate: z.number().optional(),
       goodWafers: z.number().int(),
       kinds: z.record(z.string(), entry),
       specs: z.array(entry.extend({ text: z.string() })).default([]),

@@ -1,0 +1,56 @@
+/**
+ * How far down its good wafers' scores each spec's threshold may sit, for a false-reject budget that
+ * holds on wafers the calibration never saw.
+ *
+ * With N good wafers whose highest scores are exchangeable with a new good wafer's, a threshold at the
+ * k-th highest of them is exceeded by the new wafer with probability k / (N + 1) (an order statistic;
+ * conformal prediction uses the same bound). Over several specs the chances add up at most, so ranks
+ * k_j with sum k_j <= target * (N + 1) keep the expected false-reject rate on new wafers within the
+ * target. Taking a quantile of the calibration wafers alone does not: each spec's threshold then lets
+ * through about one more new wafer than calibration wafers, which over eight specs is most of a 0.3%
+ * budget.
+ */
+export interface RankAllocation {
+  /** per spec, 1 = the highest good score */
+  ranks: number[];
+  /** sum of ranks / (N + 1): the bound on the expected false-reject rate on new good wafers */
+  expectedFrr: number;
+  /** false when the good wafers are too few for even the highest score per spec to meet the target */
+  meetsTarget: boolean;
+}
+
+/**
+ * Every spec starts at rank 1; the ranks the budget leaves over go, one step at a time, to the spec
+ * whose threshold would let the most known defects through per rank spent (`defects`: per spec, the
+ * scores of calibration wafers that have its defect). A step that finds none is not taken, so the
+ * budget is left unspent rather than spent where it buys nothing measurable. Without defects the ranks
+ * are shared out evenly.
+ */
+export function allocateRanks(goodDesc: number[][], defects: number[][] | null, targetFrr: number): RankAllocation {
+  const specs = goodDesc.length;
+  const n = Math.min(...goodDesc.map((g) => g.length));
+  const budget = Math.floor(targetFrr * (n + 1) + 1e-9);
+  const ranks = goodDesc.map(() => 1);
+  let left = budget - specs;
+  if (left > 0 && !defects) {
+    const each = Math.floor(left / specs);
+    ranks.fill(1 + each);
+    left -= each * specs;
+  }
+  while (defects && left > 0) {
+    let best: { j: number; step: number; rate: number } | null = null;
+    for (let j = 0; j < specs; j++) {
+      const from = goodDesc[j][ranks[j] - 1];
+      for (let step = 1; step <= left && ranks[j] + step <= n; step++) {
+        const to = goodDesc[j][ranks[j] + step - 1];
+        const gained = defects[j].filter((s) => s > to && s <= from).length;
+        if (gained > 0 && (!best || gained / step > best.rate)) best = { j, step, rate: gained / step };
+      }
+    }
+    if (!best) break;
+    ranks[best.j] += best.step;
+    left -= best.step;
+  }
+  const used = ranks.reduce((a, k) => a + k, 0);
+  return { ranks, expectedFrr: used / (n + 1), meetsTarget: used <= budget };
+}
