@@ -58,3 +58,17 @@ t.test('the appliance says at start which size limits are finer than the station
   writeFileSync(older, stringify(doc));
   t.same((await warnings(dir, older)).filter((l) => /size limits/.test(String(l.msg))), []);
 });
+
+t.test('the appliance says at start when its thresholds were calibrated on too few good wafers for their target', { skip: missing ?? false }, async (t) => {
+  const dir = tempDir(t, 'wi-svc-budget-');
+  const about = (lines: Array<Record<string, unknown>>): Array<Record<string, unknown>> => lines.filter((l) => /too few good wafers/.test(String(l.msg)));
+  t.same(about(await warnings(dir, THRESHOLDS)), [], 'the station thresholds meet their target: nothing to say');
+  const doc = parse(readFileSync(THRESHOLDS, 'utf8')) as { models: Record<string, { goodWafers: number; expectedFalseRejectRate?: number }> };
+  for (const m of Object.values(doc.models)) Object.assign(m, { goodWafers: 1270, expectedFalseRejectRate: 8 / 1271 });
+  const few = join(dir, 'few-thresholds.yaml');
+  writeFileSync(few, stringify(doc));
+  const said = about(await warnings(dir, few));
+  t.equal(said.length, 1, 'one warning');
+  t.match(said[0].msg, /too few good wafers for their target.*run wafer-inspect calibrate thresholds on more/);
+  t.match(said[0], { thresholds: few, goodWafers: 1270, targetFalseRejectRate: 0.003, expectedFalseRejectRate: 8 / 1271 });
+});

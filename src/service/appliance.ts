@@ -57,7 +57,7 @@ export async function openAppliance(config: Config, log: Logger): Promise<Applia
     if (prepared.rejected.length) {
       throw new StartError(`recipe ${recipePath(config)}: ${prepared.rejected.map((r) => `spec ${r.id} ("${r.text}"): ${r.reason}`).join('; ')}`);
     }
-    warnUncalibrated(log, prepared.specs, path);
+    warnUncalibrated(log, prepared.specs, path, thresholds);
     await f.ready();
     const inspector = new Inspector(model, prepared.specs, (t) => f.recycle(t));
     log.info({ model: model.id, recipe: recipe.recipe ?? recipePath(config), specs: prepared.specs.map((s) => `${s.id}:${s.kind}`) }, 'appliance ready');
@@ -83,7 +83,14 @@ export async function openAppliance(config: Config, log: Logger): Promise<Applia
  * What the station's calibration cannot do for these specs, said at start, on a model change and on a
  * recipe change: a camera failing later is when the first would matter, the first small defect the second.
  */
-export function warnUncalibrated(log: Logger, specs: JudgedSpec[], thresholdsPath: string): void {
+export function warnUncalibrated(log: Logger, specs: JudgedSpec[], thresholdsPath: string, thresholds: ModelThresholds): void {
+  const { expectedFalseRejectRate: expected, targetFalseRejectRate: target, goodWafers } = thresholds;
+  if (expected !== undefined && expected > target) {
+    log.warn(
+      { thresholds: thresholdsPath, goodWafers, targetFalseRejectRate: target, expectedFalseRejectRate: expected },
+      'thresholds calibrated on too few good wafers for their target: good wafers may fail more often than it allows; run wafer-inspect calibrate thresholds on more',
+    );
+  }
   const lacking = uncalibratedWithout(specs);
   if (Object.keys(lacking).length) {
     log.warn(

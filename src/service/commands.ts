@@ -127,7 +127,7 @@ export class ServiceCommands implements CommandHandler {
     this.activeRecipe = recipe;
     this.recipe = recipeState(recipe, name, prepared);
     this.o.log.info({ recipe: this.recipe.name, specs: prepared.specs.map((s) => `${s.id}:${s.kind}`) }, 'recipe changed by command');
-    warnUncalibrated(this.o.log, prepared.specs, thresholdsFile(this.o.config));
+    warnUncalibrated(this.o.log, prepared.specs, thresholdsFile(this.o.config), this.lineModel.thresholds);
     return this.recipe;
   }
 
@@ -157,7 +157,7 @@ export class ServiceCommands implements CommandHandler {
     this.model = modelState(next.model, variant);
     this.recipe = recipeState(this.activeRecipe, this.recipe.source, next.prepared);
     this.o.log.info({ from, to: next.model.id, variant, path: source.path }, 'model changed by command');
-    warnUncalibrated(this.o.log, next.prepared.specs, thresholdsFile(this.o.config));
+    warnUncalibrated(this.o.log, next.prepared.specs, thresholdsFile(this.o.config), next.thresholds);
     this.o.onModel?.({ ok: true, from, to: next, path: source.path, recipe: this.recipe });
     return this.model;
   }
