@@ -24,7 +24,11 @@ export function specsCommand(): Command {
           const path = thresholdsPath(o);
           const thresholds = forModel(await readThresholds(path), model.id, path);
           const { specs, rejected, thresholdFrom } = await prepareSpecs(recipe, model, thresholds);
-          process.stdout.write(`${recipe.recipe ?? recipePath}, read by ${model.id}:\n\n`);
+          process.stdout.write(`${recipe.recipe ?? recipePath}, read by ${model.id}:\n`);
+          const expected = thresholds.expectedFalseRejectRate;
+          process.stdout.write(
+            `thresholds from ${path}: ${thresholds.goodWafers} good wafers, target ${(thresholds.targetFalseRejectRate * 100).toFixed(2)}% false rejects${expected === undefined ? '' : `, expected on new good wafers at most ${(expected * 100).toFixed(4)}%${expected > thresholds.targetFalseRejectRate ? ' (too few good wafers for the target)' : ''}`}\n\n`,
+          );
           for (const s of specs) process.stdout.write(explain(s, thresholdFrom[s.id]) + '\n\n');
           for (const r of rejected) process.stdout.write(`${r.id}: "${r.text}"\n  REJECTED: ${r.reason}\n\n`);
           if (rejected.length) process.exitCode = 1;
