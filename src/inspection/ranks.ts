@@ -37,13 +37,25 @@ export function allocateRanks(goodDesc: number[][], defects: number[][] | null, 
     ranks.fill(1 + each);
     left -= each * specs;
   }
-  while (defects && left > 0) {
+  const caught = defects?.map((d) => Float64Array.from(d).sort());
+  // defects of spec j scoring above x: a binary search, so a lot of many good wafers (a large budget) stays quick
+  const above = (j: number, x: number): number => {
+    const d = caught![j];
+    let lo = 0;
+    let hi = d.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (d[mid] > x) hi = mid;
+      else lo = mid + 1;
+    }
+    return d.length - lo;
+  };
+  while (caught && left > 0) {
     let best: { j: number; step: number; rate: number } | null = null;
     for (let j = 0; j < specs; j++) {
-      const from = goodDesc[j][ranks[j] - 1];
+      const from = above(j, goodDesc[j][ranks[j] - 1]);
       for (let step = 1; step <= left && ranks[j] + step <= n; step++) {
-        const to = goodDesc[j][ranks[j] + step - 1];
-        const gained = defects[j].filter((s) => s > to && s <= from).length;
+        const gained = above(j, goodDesc[j][ranks[j] + step - 1]) - from;
         if (gained > 0 && (!best || gained / step > best.rate)) best = { j, step, rate: gained / step };
       }
     }
