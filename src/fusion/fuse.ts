@@ -123,15 +123,22 @@ function normaliseFor(t: GridTable, corr: PixelCorrection | undefined, range: re
   return { k: 1 / span, bias: -range[0] / span };
 }
 
+/**
+ * Cell values are kept within 0..1, as the training arrays store them (dataset/export.ts): the open
+ * beam beside the wafer reads an X-ray transmission just above 1 through noise and flat-field error,
+ * and a model fed values it never saw scores the rim differently from how its thresholds were set.
+ */
+const unit = (v: number): number => (v < 0 ? 0 : v > 1 ? 1 : v);
+
 /** Cell value of one pixel, for cells smaller than a pixel. */
 function pixelValue(v: number, p: number, n: Normalise): number {
-  return n.scale ? (v - n.offset![p]) * n.scale[p] + n.bias : v * n.k + n.bias;
+  return unit(n.scale ? (v - n.offset![p]) * n.scale[p] + n.bias : v * n.k + n.bias);
 }
 
 function finish(out: Float32Array, t: GridTable, n: Normalise): void {
   for (let c = 0; c < out.length; c++) {
     const ic = t.invCount[c];
-    if (ic > 0) out[c] = (out[c] - (n.dark ? n.dark[c] : 0)) * ic * n.k + n.bias;
+    if (ic > 0) out[c] = unit((out[c] - (n.dark ? n.dark[c] : 0)) * ic * n.k + n.bias);
   }
 }
 
