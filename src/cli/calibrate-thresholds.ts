@@ -46,10 +46,7 @@ export function calibrateThresholdsCommand(): Command {
       process.stdout.write(
         `${model.id}: ${r.goodWafers} good wafers${good.unusable + bad.unusable ? `, ${good.unusable + bad.unusable} unusable` : ''}; target ${(o.targetFrr * 100).toFixed(2)}% false rejects over ${specs.length} specs, expected on new good wafers at most ${(r.expectedFrr * 100).toFixed(3)}%\n`,
       );
-      if (!r.meetsTarget) {
-        const need = Math.ceil(classes.length / o.targetFrr) - 1;
-        process.stdout.write(`  too few good wafers for the target: each threshold is the highest good score; ${need} good wafers would meet it\n`);
-      }
+      if (!r.meetsTarget) process.stdout.write(`  too few good wafers for the target: each threshold is the highest good score; ${r.goodWafersNeeded} good wafers would meet it\n`);
       for (const s of r.specs) {
         process.stdout.write(
           `  ${s.kind.padEnd(10)} "${s.text}": threshold ${s.threshold.toFixed(4)} (good score ${s.rank} of ${r.goodWafers} from the top; highest ${s.goodMax.toFixed(4)})${s.recall === null ? '' : `, recall ${(s.recall * 100).toFixed(1)}%`}\n`,

@@ -4,7 +4,7 @@ import type { Zone } from '../specs/limits.js';
 import { NEEDED_MODALITIES } from '../specs/read.js';
 import { roundThreshold, type ModelThresholds } from '../specs/thresholds.js';
 import { normalise } from './judge.js';
-import { allocateRanks } from './ranks.js';
+import { allocateRanks, goodWafersFor, rankBudget } from './ranks.js';
 import { defectRegions, type MapGeometry } from './regions.js';
 import { FOUND_WITHIN_MM } from './score.js';
 
@@ -100,9 +100,10 @@ export class ThresholdCalibration {
     specs: Array<{ text: string; kind: string; threshold: number; goodMax: number; rank: number; recall: number | null }>;
     sizeFits: Record<string, { slope: number; offset: number; spread: number; samples: number }>;
     goodWafers: number;
-    /** the bound on the expected false-reject rate on new good wafers, and whether it is within the target */
+    /** the bound on the expected false-reject rate on new good wafers, whether it is within the target, and the good wafers that would let it be */
     expectedFrr: number;
     meetsTarget: boolean;
+    goodWafersNeeded: number;
   } {
     const goodDesc = this.goodMax.map((g) => [...g].sort((a, b) => b - a));
     if (goodDesc[0].length === 0) throw new Error('no good wafers to calibrate on');
@@ -111,8 +112,8 @@ export class ThresholdCalibration {
     const counted = this.specs.map((_, j) => j).filter((j) => follows[j] < 0);
     const present = this.defectMax.map((d) => d.filter((x) => x.present).map((x) => x.score));
     const anyDefects = present.some((p) => p.length > 0);
-    const alloc = allocateRanks(counted.map((j) => goodDesc[j]), anyDefects ? counted.map((j) => present[j]) : null, targetFrr);
-    const rankOf = (j: number): number => ranks?.[j] ?? alloc.ranks[counted.indexOf(follows[j] < 0 ? j : follows[j])];
+    const allocated = ranks ? null : allocateRanks(counted.map((j) => goodDesc[j]), anyDefects ? counted.map((j) => present[j]) : null, targetFrr).ranks;
+    const rankOf = (j: number): number => ranks?.[j] ?? allocated![counted.indexOf(follows[j] < 0 ? j : follows[j])];
     const out = this.specs.map((s, j) => {
       const good = goodDesc[j];
       const rank = rankOf(j);
@@ -144,7 +145,15 @@ export class ThresholdCalibration {
       const spread = Math.round(Math.sqrt(residuals / Math.max(1, ps.length - 2)) * 100) / 100;
       sizeFits[cls] = { slope, offset, spread, samples: ps.length };
     }
-    const used = ranks ? counted.reduce((a, j) => a + ranks[j], 0) / (goodDesc[0].length + 1) : alloc.expectedFrr;
-    return { specs: out, sizeFits, goodWafers: goodDesc[0].length, expectedFrr: used, meetsTarget: ranks ? used <= targetFrr + 1e-12 : alloc.meetsTarget };
+    const n = goodDesc[0].length;
+    const used = counted.reduce((a, j) => a + rankOf(j), 0);
+    return {
+      specs: out,
+      sizeFits,
+      goodWafers: n,
+      expectedFrr: used / (n + 1),
+      meetsTarget: used <= rankBudget(targetFrr, n),
+      goodWafersNeeded: goodWafersFor(counted.length, targetFrr),
+    };
   }
 }

@@ -19,6 +19,16 @@ export interface RankAllocation {
   meetsTarget: boolean;
 }
 
+/** How many ranks a target leaves for N good wafers: sum k_j <= target * (N + 1). */
+export function rankBudget(targetFrr: number, goodWafers: number): number {
+  return Math.floor(targetFrr * (goodWafers + 1) + 1e-9);
+}
+
+/** The fewest good wafers whose budget gives every spec rank 1 (the highest good score). */
+export function goodWafersFor(specs: number, targetFrr: number): number {
+  return Math.ceil((specs - 1e-9) / targetFrr) - 1;
+}
+
 /**
  * Every spec starts at rank 1; the ranks the budget leaves over go, one step at a time, to the spec
  * whose threshold would let the most known defects through per rank spent (`defects`: per spec, the
@@ -29,7 +39,7 @@ export interface RankAllocation {
 export function allocateRanks(goodDesc: number[][], defects: number[][] | null, targetFrr: number): RankAllocation {
   const specs = goodDesc.length;
   const n = Math.min(...goodDesc.map((g) => g.length));
-  const budget = Math.floor(targetFrr * (n + 1) + 1e-9);
+  const budget = rankBudget(targetFrr, n);
   const ranks = goodDesc.map(() => 1);
   let left = budget - specs;
   if (left > 0 && !defects) {

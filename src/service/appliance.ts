@@ -81,7 +81,8 @@ export async function openAppliance(config: Config, log: Logger): Promise<Applia
 
 /**
  * What the station's calibration cannot do for these specs, said at start, on a model change and on a
- * recipe change: a camera failing later is when the first would matter, the first small defect the second.
+ * recipe change: a false-reject rate its good wafers were too few to promise, wafers missing a camera
+ * judged with complete-wafer thresholds, and size limits finer than the size fits resolve.
  */
 export function warnUncalibrated(log: Logger, specs: JudgedSpec[], thresholdsPath: string, thresholds: ModelThresholds): void {
   const { expectedFalseRejectRate: expected, targetFalseRejectRate: target, goodWafers } = thresholds;
