@@ -44,7 +44,7 @@ export function calibrateThresholdsCommand(): Command {
       const bad = o.defects ? await forEachScored(o.defects, model, queries, fusion, (w) => cal.add(w)) : { scored: 0, unusable: 0 };
       const r = cal.result(o.targetFrr);
       process.stdout.write(
-        `${model.id}: ${r.goodWafers} good wafers${good.unusable + bad.unusable ? `, ${good.unusable + bad.unusable} unusable` : ''}; target ${(o.targetFrr * 100).toFixed(2)}% false rejects over ${specs.length} specs, expected on new good wafers at most ${(r.expectedFrr * 100).toFixed(3)}%\n`,
+        `${model.id}: ${r.goodWafers} good wafers${good.unusable + bad.unusable ? `, ${good.unusable + bad.unusable} unusable` : ''}; target ${(o.targetFrr * 100).toFixed(2)}% false rejects over ${specs.length} specs, expected on new good wafers at most ${(r.expectedFrr * 100).toFixed(4)}%\n`,
       );
       if (!r.meetsTarget) process.stdout.write(`  too few good wafers for the target: each threshold is the highest good score; ${r.goodWafersNeeded} good wafers would meet it\n`);
       for (const s of r.specs) {
