@@ -5,11 +5,12 @@ import { report, scoreClasses } from '../model/evaluate.js';
 import { DEFAULT_MODEL, loadModel, variantFile } from '../model/load.js';
 import { NEEDED_MODALITIES } from '../specs/read.js';
 import { num } from './args.js';
+import { modelCandidatesCommand } from './model-candidates.js';
 import { modelCompareCommand } from './model-compare.js';
 import { modelUseCommand } from './model-use.js';
 
 export function modelCommand(): Command {
-  const cmd = new Command('model').description('the inspection model: evaluate it, compare two on a lot, change the one a running appliance uses');
+  const cmd = new Command('model').description('the inspection model: evaluate it, list where its maps peak, compare two on a lot, change the one a running appliance uses');
   cmd
     .command('eval')
     .description('per-class AUROC, recall and false-reject of the model on dataset chunks (wafer-inspect dataset output)')
@@ -50,6 +51,7 @@ export function modelCommand(): Command {
         await model.close();
       }
     });
+  cmd.addCommand(modelCandidatesCommand());
   cmd.addCommand(modelCompareCommand());
   cmd.addCommand(modelUseCommand());
   return cmd;

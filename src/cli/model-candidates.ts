@@ -1,0 +1,50 @@
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { Command } from 'commander';
+import { localMaxima } from '../inspection/candidates.js';
+import { scoreMap } from '../inspection/inspector.js';
+import { forEachScored } from '../inspection/scored.js';
+import { loadModel, variantFile } from '../model/load.js';
+import { int, num } from './args.js';
+import { GRID, withInspectOptions, type InspectOptions } from './inspect-options.js';
+
+/**
+ * Per wafer, where each class's map peaks, down to scores far below any threshold: the places a
+ * defect the model scores too low would be, to look at in the frames themselves (models/README.md,
+ * "The visible frame's own pixels").
+ */
+export function modelCandidatesCommand(): Command {
+  return withInspectOptions(
+    new Command('candidates')
+      .description("write, per wafer of a lot, each class's highest local maxima of the model's map (place in wafer mm and raw score) as JSON lines, with the lot's truth")
+      .argument('<source>', 'a recorded lot folder, or dataset chunks (e.g. data/test-*)')
+      .requiredOption('--out <file>', 'JSON lines to write')
+      .option('--per-class <n>', 'local maxima kept per class', int('--per-class'), 6)
+      .option('--min-score <s>', 'lowest raw score kept', num('--min-score'), 0.01),
+  ).action(async (source: string, o: InspectOptions & { out: string; perClass: number; minScore: number }) => {
+    const model = await loadModel(o.model, GRID, { variant: variantFile(o.variant) });
+    const out = createWriteStream(o.out);
+    try {
+      const classes = model.manifest.classes;
+      const canonical = await model.text.read(classes.map((c) => model.manifest.canonical[c]));
+      const queries = model.image.queries(canonical.map((c) => c.embedding));
+      const map = scoreMap(model.manifest);
+      const cells = map.size * map.size;
+      const round = (v: number, d: number): number => Math.round(v * 10 ** d) / 10 ** d;
+      const r = await forEachScored(source, model, queries, { stationDir: o.station, grid: GRID }, (w) => {
+        const candidates = Object.fromEntries(
+          classes.map((c, j) => [
+            c,
+            localMaxima(w.scores, map, { top: o.perClass, min: o.minScore, offset: j * cells }).map((p) => ({ xMm: round(p.xMm, 2), yMm: round(p.yMm, 2), score: round(p.score, 4) })),
+          ]),
+        );
+        out.write(JSON.stringify({ wafer: w.wafer, truth: w.truth ?? [], candidates }) + '\n');
+      });
+      process.stdout.write(`${model.id}: ${r.scored} wafers${r.unusable ? `, ${r.unusable} unusable` : ''}, candidates in ${o.out}\n`);
+    } finally {
+      out.end();
+      await once(out, 'finish');
+      await model.close();
+    }
+  });
+}

@@ -1,0 +1,39 @@
+import type { MapGeometry } from './regions.js';
+
+/** A place a spec's map peaks: the centre of the cell, wafer mm, and its raw score. */
+export interface Candidate {
+  xMm: number;
+  yMm: number;
+  score: number;
+}
+
+/**
+ * The `top` highest local maxima of one map (a cell no lower than any of its eight neighbours) at or
+ * above `min`, highest first: where a closer look at the wafer would go. Unlike regions at a
+ * threshold they include the places a defect scores too low to be found, which is what a second look
+ * at finer evidence (the visible frame's own pixels) has to start from.
+ */
+export function localMaxima(map: Float32Array, g: MapGeometry, opts: { top: number; min: number; offset?: number }): Candidate[] {
+  const N = g.size;
+  const o = opts.offset ?? 0;
+  const out: Candidate[] = [];
+  for (let r = 0; r < N; r++) {
+    for (let k = 0; k < N; k++) {
+      const v = map[o + r * N + k];
+      if (v < opts.min) continue;
+      let peak = true;
+      for (let dr = -1; dr <= 1 && peak; dr++) {
+        for (let dk = -1; dk <= 1; dk++) {
+          const rr = r + dr;
+          const kk = k + dk;
+          if ((dr || dk) && rr >= 0 && kk >= 0 && rr < N && kk < N && map[o + rr * N + kk] > v) {
+            peak = false;
+            break;
+          }
+        }
+      }
+      if (peak) out.push({ xMm: g.x0 + (k + 0.5) * g.cellMm, yMm: g.y0 - (r + 0.5) * g.cellMm, score: v });
+    }
+  }
+  return out.sort((a, b) => b.score - a.score).slice(0, opts.top);
+}
