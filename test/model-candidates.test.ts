@@ -59,4 +59,7 @@ t.test('model candidates: the shipped model peaks on each planted defect', async
     }
   }
   t.same(lines[0].truth, [], 'the good wafer has no truth');
+  const bad = spawnSync(process.execPath, [CLI, 'model', 'candidates', lot, '--out', join(dir, 'missing', 'c.jsonl')], { encoding: 'utf8' });
+  t.not(bad.status, 0);
+  t.match(bad.stderr, /ENOENT.*missing\/c\.jsonl/, 'an output that cannot be written is named before the lot is scored');
 });

@@ -22,8 +22,10 @@ export function modelCandidatesCommand(): Command {
       .option('--per-class <n>', 'local maxima kept per class', int('--per-class'), 6)
       .option('--min-score <s>', 'lowest raw score kept', num('--min-score'), 0.01),
   ).action(async (source: string, o: InspectOptions & { out: string; perClass: number; minScore: number }) => {
-    const model = await loadModel(o.model, GRID, { variant: variantFile(o.variant) });
+    // a file that cannot be written fails here, not after the lot has been scored
     const out = createWriteStream(o.out);
+    await once(out, 'open');
+    const model = await loadModel(o.model, GRID, { variant: variantFile(o.variant) });
     try {
       const classes = model.manifest.classes;
       const canonical = await model.text.read(classes.map((c) => model.manifest.canonical[c]));
