@@ -12,7 +12,7 @@ on a third lot what the model's score alone and the crop score each find at that
     wafer-inspect model candidates LOT --out LOT.cand.jsonl            # for each of the lots below
     /usr/bin/python3 models/tools/verify_probe.py --train LOT_A --good LOT_B --test LOT_T --steps 3500
 
-Lots are recorded lot folders (frames on disk) with a `.cand.jsonl` beside each. The first
+Lots are recorded lot folders (frames on disk) with a `.cand.jsonl` beside each (`--candidates`). The first
 `--good-train` wafers of the good lot add negatives that every wafer has (the notch, and the rim seen
 from just outside it) to the training and are left out of the thresholds.
 """
@@ -64,14 +64,14 @@ def on_bits(x, y, truth):
     return bits
 
 
-def crops(lot, station, truth_crops=False, rim_negatives=False, first=None, skip=0, seed=0):
+def crops(lot, station, cands, truth_crops=False, rim_negatives=False, first=None, skip=0, seed=0):
     """Crops around each wafer's candidates (and around its truth, and on its notch and rim); rows of
     meta: wafer index, class index of the candidate (-1: not a candidate), model score, x, y, classes
     present (bits), good wafer."""
     rng = np.random.default_rng(seed)
     frames = Frames(lot, station)
     out, meta, wafers = [], [], []
-    for i, line in enumerate(open(lot.rstrip("/") + ".cand.jsonl")):
+    for i, line in enumerate(open(f"{lot.rstrip('/')}.{cands}.jsonl")):
         if i < skip or (first is not None and i >= first):
             continue
         w = json.loads(line)
@@ -152,6 +152,7 @@ def main():
     ap.add_argument("--good", required=True, help="lot of good wafers: thresholds")
     ap.add_argument("--test", required=True, help="lot to count on")
     ap.add_argument("--station", default="calibration/reference")
+    ap.add_argument("--candidates", default="cand", help="each lot's candidates are LOT.<this>.jsonl")
     ap.add_argument("--good-train", type=int, default=300, help="good wafers given to training instead of thresholds")
     ap.add_argument("--steps", type=int, default=3500)
     ap.add_argument("--threads", type=int, default=2)
@@ -159,13 +160,13 @@ def main():
     ap.add_argument("--out", help="write the figures as JSON")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    xa, ma, _ = crops(a.train, a.station, truth_crops=True, seed=a.seed)
-    xg0, mg0, _ = crops(a.good, a.station, rim_negatives=True, first=a.good_train, seed=a.seed + 1)
+    xa, ma, _ = crops(a.train, a.station, a.candidates, truth_crops=True, seed=a.seed)
+    xg0, mg0, _ = crops(a.good, a.station, a.candidates, rim_negatives=True, first=a.good_train, seed=a.seed + 1)
     x, m = np.concatenate([xa, xg0]), np.concatenate([ma, mg0])
     print(f"training crops {len(x)}, with each class: {[int(((m[:, 5].astype(int) >> i) & 1).sum()) for i in range(len(CLASSES))]}")
     net = train(x, m, a.steps, a.seed)
-    xg, mg, gw = crops(a.good, a.station, skip=a.good_train)
-    xt, mt, tw = crops(a.test, a.station)
+    xg, mg, gw = crops(a.good, a.station, a.candidates, skip=a.good_train)
+    xt, mt, tw = crops(a.test, a.station, a.candidates)
     t0 = time.time()
     pg, pt = probs(net, xg), probs(net, xt)
     ms = 1000 * (time.time() - t0) / (len(xg) + len(xt))
