@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { localMaxima } from '../inspection/candidates.js';
 import { scoreMap } from '../inspection/inspector.js';
 import { forEachScored } from '../inspection/scored.js';
-import { loadModel, variantFile } from '../model/load.js';
+import { canonicalQueries, loadModel, variantFile } from '../model/load.js';
 import { int, num } from './args.js';
 import { GRID, withInspectOptions, type InspectOptions } from './inspect-options.js';
 
@@ -28,8 +28,7 @@ export function modelCandidatesCommand(): Command {
     const model = await loadModel(o.model, GRID, { variant: variantFile(o.variant) });
     try {
       const classes = model.manifest.classes;
-      const canonical = await model.text.read(classes.map((c) => model.manifest.canonical[c]));
-      const queries = model.image.queries(canonical.map((c) => c.embedding));
+      const queries = await canonicalQueries(model);
       const map = scoreMap(model.manifest);
       const cells = map.size * map.size;
       const round = (v: number, d: number): number => Math.round(v * 10 ** d) / 10 ** d;

@@ -1,5 +1,5 @@
 import type { Modality } from '../common/modality.js';
-import type { LoadedModel } from './load.js';
+import { canonicalQueries, type LoadedModel } from './load.js';
 import { scoreDataset } from './dataset-reader.js';
 
 /** Area under the ROC curve by the rank-sum formula, ties sharing ranks. */
@@ -37,8 +37,7 @@ export async function scoreClasses(
   hide: readonly Modality[] = [],
 ): Promise<WaferScores[]> {
   const classes = model.manifest.classes;
-  const readings = await model.text.read(classes.map((c) => model.manifest.canonical[c]));
-  const queries = model.image.queries(readings.map((r) => r.embedding));
+  const queries = await canonicalQueries(model);
   const cells = model.image.cells;
   const out: WaferScores[] = [];
   await scoreDataset(model, queries, pattern, (w) => {

@@ -1,7 +1,7 @@
 import { DEFAULT_MODEL } from '../common/paths.js';
 import { TENSOR_CHANNELS } from '../fusion/grid.js';
 import type { GridSpec } from '../fusion/grid.js';
-import { ImageModelStage, type ImageOptions } from './image.js';
+import { ImageModelStage, type ImageOptions, type Queries } from './image.js';
 import { ModelError, readManifest, type ModelManifest } from './manifest.js';
 import { DEFAULT_SESSION } from './session.js';
 import { TextEncoder } from './text.js';
@@ -63,4 +63,10 @@ export async function loadModel(dir: string, grid: GridSpec, o: Partial<ImageOpt
       await Promise.all([image.close(), text.close()]);
     },
   };
+}
+
+/** Each class's canonical spec as the image model's queries, in the manifest's class order. */
+export async function canonicalQueries(model: LoadedModel): Promise<Queries> {
+  const readings = await model.text.read(model.manifest.classes.map((c) => model.manifest.canonical[c]));
+  return model.image.queries(readings.map((r) => r.embedding));
 }
