@@ -1,6 +1,7 @@
 /**
  * Image model speed on this machine: ms per wafer at batch 1, 4 and 8, INT8 and float, with the
- * session settings the appliance uses (2 threads) and the alternatives it was chosen over.
+ * session settings the appliance uses (2 threads) and the alternatives it was chosen over; for a model
+ * with a verifier, its run on a wafer's crops too.
  * Medians over repeated runs; the last line is one JSON object.
  *
  *   npm run bench:model [-- --model models/wafer-mm-9 --runs 30]
@@ -54,4 +55,25 @@ for (const [file, name] of [['image', 'int8'], ['imageFloat', 'fp32']] as const)
 figures.int8_b8_1thread_ms = await time('image', 1, 'all', 8);
 figures.int8_b8_basicopt_ms = await time('image', 2, 'basic', 8);
 console.log(`  int8 batch 8 with 1 thread: ${figures.int8_b8_1thread_ms} ms/wafer; with basic graph optimisation: ${figures.int8_b8_basicopt_ms} ms/wafer`);
+if (manifest.verifier && manifest.files.verifier) {
+  // what the verifier adds per wafer: its crops of every verified class's candidates, in one run per batch
+  const v = manifest.verifier;
+  const crops = v.classes.length * v.perClass;
+  const s = await ort.InferenceSession.create(await readVerified(dir, manifest.files.verifier), { intraOpNumThreads: 2, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
+  for (const B of [1, 8]) {
+    const x = new Float32Array(B * crops * 3 * v.cropPx * v.cropPx);
+    for (let i = 0; i < x.length; i++) x[i] = 0.1 * Math.sin(i * 0.01);
+    const t = new ort.Tensor('float32', x, [B * crops, 3, v.cropPx, v.cropPx]);
+    for (let i = 0; i < 3; i++) await s.run({ crops: t });
+    const ts: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const t0 = performance.now();
+      await s.run({ crops: t });
+      ts.push((performance.now() - t0) / B);
+    }
+    figures[`verifier_b${B}_ms`] = Math.round(median(ts) * 100) / 100;
+    console.log(`  verifier, ${crops} crops a wafer, batch ${B}: ${figures[`verifier_b${B}_ms`]} ms/wafer`);
+  }
+  await s.release();
+}
 console.log(JSON.stringify({ bench: 'model', model: manifest.id, grid: G, specs: Q, runs, ...figures }));

@@ -79,3 +79,6 @@ BASE="$build/wafer-mm-7" OUT="$build/wafer-mm-8" CARD_COMMANDS="models/build.sh 
 BASE="$build/wafer-mm-8" CARD_COMMANDS="models/build.sh $seed $steps" models/finetune.sh wafer-mm-9 \
   "$data/train-[0-2]" "$data/val-*" "$data/test-*" --hard 150 --hard-every 1250 --stage1-steps 2500 --stage1-layers '*' --steps 0 \
   --batch 24 --crop 96 --text-batch 32 --threads 1 --drop-modality 0.15 --lr 2.5e-4 --val-every 1250 --seed "$(( seed + 8 ))"
+# wafer-mm-10: wafer-mm-9 with the crop verifier for the four classes seen in the visible frame
+# (models/README.md, "The crop verifier"); its thresholds are calibrated on a recorded lot
+DATA="$data" models/verifier.sh wafer-mm-10

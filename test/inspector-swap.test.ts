@@ -14,11 +14,12 @@ function fakeModel(id: string, o: { hold: boolean }) {
     id,
     manifest,
     image: {
-      queries: (e: Float32Array[]): Queries => ({ data: new Float32Array(e.length * 2), specs: e.length }),
+      queries: (e: Float32Array[]): Queries => ({ data: new Float32Array(e.length * 2), specs: e.length, verify: new Int32Array(e.length).fill(-1) }),
+      needsVisible: () => false,
       score: (tensor: Float32Array) => {
         if (closed) return Promise.reject(new Error(`${id} is closed`));
         scored.push(String(tensor[0]));
-        const r = { scores: new Float32Array(0), tensor, batch: 1, runMs: 1 };
+        const r = { scores: new Float32Array(0), tensor, checks: [], batch: 1, runMs: 1 };
         return o.hold ? new Promise<typeof r>((resolve) => held.push(() => resolve(r))) : Promise.resolve(r);
       },
     },

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { localMaxima } from '../src/inspection/candidates.js';
+import { localMaxima } from '../src/model/candidates.js';
 import { LotWriter } from '../src/lot/write.js';
 import type { DefectRequest } from '../src/sim/defects.js';
 import { SyntheticLine } from '../src/sim/line.js';

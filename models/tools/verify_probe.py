@@ -19,109 +19,22 @@ from just outside it) to the training and are left out of the thresholds.
 import argparse
 import json
 import os
+import sys
 import time
 
 import numpy as np
 import torch
 import torch.nn as nn
-import yaml
-from PIL import Image
 
-CLASSES = ["edge-burr", "edge-chip", "scratch", "particle"]
-HALF = 24  # crop half size, pixels
-NEAR_MM = 2.5  # a crop is on a defect when within its half size plus half a map cell
-
-
-class Frames:
-    """A lot's visible frames and where wafer mm fall in them (the station's registration)."""
-
-    def __init__(self, lot, station):
-        m = np.array(yaml.safe_load(open(os.path.join(station, "station.yaml")))["modalities"]["visible"]["pxToMm"])
-        self.inv = np.linalg.inv(m[:, :2])
-        self.off = m[:, 2]
-        self.lot = lot
-        self.paths = {}
-        for line in open(os.path.join(lot, "manifest.jsonl")):
-            w = json.loads(line)
-            self.paths[w["wafer"]] = w["frames"]["visible"]
-
-    def image(self, wafer):
-        im = np.array(Image.open(os.path.join(self.lot, self.paths[wafer])).convert("RGB"))
-        return np.pad(im, ((HALF, HALF), (HALF, HALF), (0, 0)))
-
-    def crop(self, im, x, y):
-        c, r = (self.inv @ (np.array([x, y]) - self.off)).round().astype(int)
-        c = min(max(c, 0), im.shape[1] - 2 * HALF - 1) + HALF
-        r = min(max(r, 0), im.shape[0] - 2 * HALF - 1) + HALF
-        return im[r - HALF : r + HALF, c - HALF : c + HALF].copy()
-
-
-def on_bits(x, y, truth):
-    bits = 0
-    for d in truth:
-        if d["class"] in CLASSES and np.hypot(x - d["xMm"], y - d["yMm"]) <= d["sizeMm"] / 2 + NEAR_MM:
-            bits |= 1 << CLASSES.index(d["class"])
-    return bits
-
-
-def crops(lot, station, cands, truth_crops=False, rim_negatives=False, first=None, skip=0, seed=0):
-    """Crops around each wafer's candidates (and around its truth, and on its notch and rim); rows of
-    meta: wafer index, class index of the candidate (-1: not a candidate), model score, x, y, classes
-    present (bits), good wafer."""
-    rng = np.random.default_rng(seed)
-    frames = Frames(lot, station)
-    out, meta, wafers = [], [], []
-    for i, line in enumerate(open(f"{lot.rstrip('/')}.{cands}.jsonl")):
-        if i < skip or (first is not None and i >= first):
-            continue
-        w = json.loads(line)
-        wi = len(wafers)
-        wafers.append(w)
-        im = frames.image(w["wafer"])
-        good = int(not w["truth"])
-        for ci, c in enumerate(CLASSES):
-            for p in w["candidates"][c]:
-                out.append(frames.crop(im, p["xMm"], p["yMm"]))
-                meta.append([wi, ci, p["score"], p["xMm"], p["yMm"], on_bits(p["xMm"], p["yMm"], w["truth"]), good])
-        extra = []
-        if truth_crops:
-            extra += [(d["xMm"] + rng.uniform(-2, 2), d["yMm"] + rng.uniform(-2, 2)) for d in w["truth"] if d["class"] in CLASSES for _ in range(3)]
-        if rim_negatives:
-            extra += [(rng.uniform(-3, 3), -149 + rng.uniform(-3, 3)) for _ in range(4)]
-            for _ in range(6):
-                a, r = rng.uniform(0, 2 * np.pi), rng.uniform(146, 155)
-                extra.append((r * np.cos(a), r * np.sin(a)))
-        for x, y in extra:
-            out.append(frames.crop(im, x, y))
-            meta.append([wi, -1, 0, x, y, on_bits(x, y, w["truth"]), good])
-    return np.stack(out), np.array(meta, dtype=np.float64), wafers
-
-
-def prep(c):
-    x = torch.from_numpy(c).permute(0, 3, 1, 2).float() / 255
-    # the film's colour out (it varies from wafer to wafer), the defect's contrast kept
-    return x - x.flatten(2).median(2).values[:, :, None, None]
-
-
-class Verifier(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.f = nn.Sequential(
-            nn.Conv2d(3, 24, 3, padding=1), nn.ReLU(), nn.Conv2d(24, 32, 3, 2, 1), nn.ReLU(),
-            nn.Conv2d(32, 48, 3, 2, 1), nn.ReLU(), nn.Conv2d(48, 64, 3, 2, 1), nn.ReLU(), nn.Conv2d(64, 64, 3, 1, 1), nn.ReLU(),
-        )
-        self.h = nn.Linear(128, len(CLASSES))
-
-    def forward(self, x):
-        f = self.f(x)
-        return self.h(torch.cat([f.amax((2, 3)), f.mean((2, 3))], 1))
+sys.path.insert(0, os.path.dirname(__file__))
+from crops import CLASSES, Verifier, crops, prep  # noqa: E402
 
 
 def train(x, meta, steps, seed):
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     y = np.stack([(meta[:, 5].astype(int) >> i) & 1 for i in range(len(CLASSES))], 1).astype(np.float32)
-    net = Verifier()
+    net = Verifier((24, 32, 48, 64))
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     t0 = time.time()
     for step in range(steps):
@@ -129,7 +42,7 @@ def train(x, meta, steps, seed):
         xb = torch.rot90(prep(x[i]), int(rng.integers(0, 4)), (2, 3))
         if rng.random() < 0.5:
             xb = xb.flip(3)
-        loss = nn.functional.binary_cross_entropy_with_logits(net(xb), torch.from_numpy(y[i]))
+        loss = nn.functional.binary_cross_entropy_with_logits(net(xb)[0], torch.from_numpy(y[i]))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -143,7 +56,7 @@ def train(x, meta, steps, seed):
 
 def probs(net, x):
     with torch.no_grad():
-        return np.concatenate([torch.sigmoid(net(prep(x[i : i + 512]))).numpy() for i in range(0, len(x), 512)])
+        return np.concatenate([torch.sigmoid(net(prep(x[i : i + 512]))[0]).numpy() for i in range(0, len(x), 512)])
 
 
 def main():

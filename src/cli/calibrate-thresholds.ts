@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { MODALITIES, type Modality } from '../common/modality.js';
 import { ThresholdCalibration, withoutEntry, type CalibratedSpec } from '../inspection/calibrate.js';
 import { forEachScored } from '../inspection/scored.js';
-import { scoreMap } from '../inspection/inspector.js';
+import { scoreMap } from '../model/map.js';
 import { loadModel, variantFile } from '../model/load.js';
 import { defaultReadOptions, readRecipe } from '../specs/read.js';
 import { loadRecipe } from '../specs/recipe.js';
@@ -25,15 +25,19 @@ export function calibrateThresholdsCommand(): Command {
     try {
       const classes = model.manifest.classes;
       const canonical = await model.text.read(classes.map((c) => model.manifest.canonical[c]));
-      const specs: Array<CalibratedSpec & { query: Float32Array }> = classes.map((c, j) => ({ text: model.manifest.canonical[c], kind: c, query: canonical[j].embedding }));
+      const verified = (kind: string): { by?: 'crops' } => (model.manifest.verifier?.classes.includes(kind) ? { by: 'crops' } : {});
+      const specs: Array<CalibratedSpec & { query: Float32Array }> = classes.map((c, j) => ({ text: model.manifest.canonical[c], kind: c, query: canonical[j].embedding, ...verified(c) }));
       if (o.recipe) {
         // a recipe's spec is asked with its kind's query, as at run time, so only a zone (fewer cells that
         // can raise a good wafer's score) gives it a threshold of its own; the rest use their class's
         const { specs: read, rejected } = await readRecipe(await loadRecipe(o.recipe), model.text, defaultReadOptions(model.manifest.canonical));
         for (const r of rejected) process.stderr.write(`spec ${r.id} left out: ${r.reason}\n`);
-        for (const s of read) if (s.zone && !specs.some((x) => x.text === s.text)) specs.push({ text: s.text, kind: s.kind, query: s.query, zone: s.zone });
+        for (const s of read) if (s.zone && !specs.some((x) => x.text === s.text)) specs.push({ text: s.text, kind: s.kind, query: s.query, zone: s.zone, ...verified(s.kind) });
       }
-      const queries = model.image.queries(specs.map((s) => s.query));
+      const queries = model.image.queries(
+        specs.map((s) => s.query),
+        specs.map((s) => s.kind),
+      );
       // the good wafers as captured and with each modality left out, in one pass: a model reads a wafer
       // without a modality differently, so its thresholds are calibrated apart
       const views: Modality[][] = [[], ...MODALITIES.map((m) => [m])];

@@ -1,8 +1,8 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { Command } from 'commander';
-import { localMaxima } from '../inspection/candidates.js';
-import { scoreMap } from '../inspection/inspector.js';
+import { localMaxima } from '../model/candidates.js';
+import { scoreMap } from '../model/map.js';
 import { forEachScored } from '../inspection/scored.js';
 import { canonicalQueries, loadModel, variantFile } from '../model/load.js';
 import { int, num } from './args.js';

@@ -51,7 +51,8 @@ export function modelCompareCommand(): Command {
       const recipe = await loadRecipe(o.recipe);
       const path = o.thresholds ?? join(o.station, 'thresholds.yaml');
       const thresholds = await readThresholds(path);
-      const fusion = new FusionStage({ stationDir: o.station, grid: GRID });
+      // either side may crop the visible frame; a side that does not leaves it
+      const fusion = new FusionStage({ stationDir: o.station, grid: GRID, keepVisible: true });
       try {
         await fusion.ready();
         const sides: CompareSide[] = [];

@@ -35,7 +35,7 @@ export function replayCommand(): Command {
   ).action(async (lot: string, o: ReplayFlags) => {
     const recipe = await loadRecipe(o.recipe);
     const model = await loadModel(o.model, GRID, { variant: variantFile(o.variant) });
-    const fusion = new FusionStage({ stationDir: o.station, grid: GRID });
+    const fusion = new FusionStage({ stationDir: o.station, grid: GRID, keepVisible: model.manifest.verifier !== undefined });
     try {
       const path = thresholdsPath(o);
       const { specs, rejected } = await prepareSpecs(recipe, model, forModel(await readThresholds(path), model.id, path));

@@ -1,3 +1,4 @@
+import type { Affine } from '../common/affine.js';
 import type { TruthDefect } from '../common/defects.js';
 import { MODALITIES, type Modality } from '../common/modality.js';
 import type { FrameSet } from '../frames/frame.js';
@@ -17,11 +18,21 @@ export interface FusedWafer {
   problems: string[];
   /** planar float32 tensor (see TENSOR_CHANNELS); null when nothing of the wafer could be used */
   tensor: Float32Array | null;
+  /** kept when fusion is asked to (a model with a verifier) and the visible frame could be used */
+  visible?: VisibleFrame;
   timings: { decodeMs: number; fuseMs: number };
 }
 
+/** The decoded visible frame (8-bit RGB, interleaved) and where its pixels lie on the wafer: what a second look at fine detail crops from. */
+export interface VisibleFrame {
+  width: number;
+  height: number;
+  data: Uint8Array;
+  pxToMm: Affine;
+}
+
 /** A wafer's record: what capture said of it, and what fusion made of it. */
-export function fusedWafer(set: FrameSet, made: Pick<FusedWafer, 'modalities' | 'problems' | 'tensor' | 'timings'>): FusedWafer {
+export function fusedWafer(set: FrameSet, made: Pick<FusedWafer, 'modalities' | 'problems' | 'tensor' | 'timings' | 'visible'>): FusedWafer {
   return { wafer: set.wafer, lot: set.lot, seq: set.seq, atMs: set.atMs, arrivedAt: set.arrivedAt, truth: set.truth, ...made };
 }
 

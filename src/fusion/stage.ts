@@ -10,6 +10,8 @@ export interface FusionOptions {
   stationDir: string;
   grid: GridSpec;
   workers?: number;
+  /** hand on each wafer's decoded visible frame (a model that crops it needs it) */
+  keepVisible?: boolean;
 }
 
 /** Decoding and fusion in worker threads; frames in shared memory cross without a copy, owned byte buffers are moved. */
@@ -18,7 +20,7 @@ export class FusionStage {
 
   constructor(readonly options: FusionOptions) {
     const size = options.workers ?? Math.max(1, availableParallelism());
-    this.pool = new WorkerPool(siblingModule(import.meta.url, 'worker'), size, { stationDir: options.stationDir, grid: options.grid });
+    this.pool = new WorkerPool(siblingModule(import.meta.url, 'worker'), size, { stationDir: options.stationDir, grid: options.grid, keepVisible: options.keepVisible ?? false });
   }
 
   /** Resolves when every worker has loaded the station; rejects with the reason (e.g. a missing calibration) otherwise. */

@@ -8,9 +8,9 @@ import type { FrameSet, RawFrame } from '../frames/frame.js';
 import { loadStation } from '../station/load.js';
 import { Fuser } from './fuse.js';
 import type { GridSpec } from './grid.js';
-import { fusedWafer, type FusedWafer, type ModalityStatus } from './result.js';
+import { fusedWafer, type FusedWafer, type ModalityStatus, type VisibleFrame } from './result.js';
 
-const { stationDir, grid } = workerData as { stationDir: string; grid: GridSpec };
+const { stationDir, grid, keepVisible } = workerData as { stationDir: string; grid: GridSpec; keepVisible: boolean };
 // each worker is one lane of work: libvips threads on top would only fight over the same cores
 sharp.concurrency(1);
 let f: Fuser;
@@ -21,6 +21,22 @@ async function init(): Promise<void> {
   const station = await loadStation(stationDir);
   f = new Fuser(station, grid);
   f.warm();
+}
+
+/**
+ * The visible frame as the next stages may keep it: a buffer this wafer decoded into leaves the pool
+ * and moves with the result; pixels it does not own (capture's shared memory, reused once fusion has
+ * read it) are copied.
+ */
+function handOn(frame: RawFrame, pxToMm: VisibleFrame['pxToMm'], borrowed: ArrayBuffer[]): VisibleFrame {
+  const d = frame.data as Uint8Array;
+  const own = borrowed.indexOf(d.buffer as ArrayBuffer);
+  let data: Uint8Array;
+  if (own >= 0 && d.byteOffset === 0 && d.byteLength === d.buffer.byteLength) {
+    borrowed.splice(own, 1);
+    data = d;
+  } else data = new Uint8Array(d);
+  return { width: frame.width, height: frame.height, data, pxToMm };
 }
 
 serveTasks<FrameSet, FusedWafer>(async (set) => {
@@ -57,10 +73,12 @@ serveTasks<FrameSet, FusedWafer>(async (set) => {
   const any = MODALITIES.some((m) => modalities[m] === 'ok');
   const tensor = any ? f.fuse(frames, set.geometry, new Float32Array(buffers.take(f.tensorLength * 4))) : null;
   const t2 = performance.now();
+  const visible = keepVisible && frames.visible ? handOn(frames.visible, f.geometryFor('visible', frames.visible, set.geometry?.visible), borrowed) : undefined;
   for (const b of borrowed) buffers.release(b);
   const ordered = Object.fromEntries(MODALITIES.map((m) => [m, modalities[m]])) as Record<Modality, ModalityStatus>;
-  const result = fusedWafer(set, { modalities: ordered, problems: problems.sort(), tensor, timings: { decodeMs: t1 - t0, fuseMs: t2 - t1 } });
-  return { result, transfer: tensor ? [tensor.buffer as ArrayBuffer] : [] };
+  const result = fusedWafer(set, { modalities: ordered, problems: problems.sort(), tensor, ...(visible ? { visible } : {}), timings: { decodeMs: t1 - t0, fuseMs: t2 - t1 } });
+  const transfer = [tensor, visible?.data].filter((a) => a !== undefined && a !== null).map((a) => a.buffer as ArrayBuffer);
+  return { result, transfer };
 }, {
   init,
   onControl: (message) => {

@@ -1,5 +1,6 @@
 import type { TruthDefect } from '../common/defects.js';
 import type { Modality } from '../common/modality.js';
+import type { Check } from '../model/image.js';
 import type { Zone } from '../specs/limits.js';
 import { NEEDED_MODALITIES } from '../specs/read.js';
 import { roundThreshold, type ModelThresholds } from '../specs/thresholds.js';
@@ -13,6 +14,8 @@ export interface CalibratedSpec {
   text: string;
   kind: string;
   zone?: Zone;
+  /** judged by the model's verifier: its statistic is the highest probability of the wafer's checks in the zone */
+  by?: 'crops';
 }
 
 export interface ScoredWafer {
@@ -20,6 +23,8 @@ export interface ScoredWafer {
   truth?: TruthDefect[];
   /** raw scores, [specs x cells] in the order of the specs being calibrated */
   scores: Float32Array;
+  /** per spec, the verifier's checks (for the specs judged by them) */
+  checks?: ReadonlyArray<Check[] | null>;
 }
 
 /**
@@ -65,6 +70,12 @@ export class ThresholdCalibration {
   }
 
   private maxInZone(w: ScoredWafer, j: number): number {
+    const zone = this.specs[j].zone;
+    if (this.specs[j].by === 'crops') {
+      const checks = w.checks?.[j];
+      if (!checks) throw new Error(`${w.wafer}: spec "${this.specs[j].text}" is judged by the verifier, and the wafer was scored without its checks`);
+      return checks.reduce((m, c) => (c.prob > m && inZone(zone, c.xMm, c.yMm) ? c.prob : m), 0);
+    }
     const N = this.map.size;
     const cells = N * N;
     let m = 0;
@@ -73,7 +84,7 @@ export class ThresholdCalibration {
       if (v <= m) continue;
       const x = this.map.x0 + ((k % N) + 0.5) * this.map.cellMm;
       const y = this.map.y0 - (Math.floor(k / N) + 0.5) * this.map.cellMm;
-      if (inZone(this.specs[j].zone, x, y)) m = v;
+      if (inZone(zone, x, y)) m = v;
     }
     return m;
   }
@@ -88,7 +99,8 @@ export class ThresholdCalibration {
     // size fit: wafers with one defect, the region of its class's spec that holds it
     if (truth.length === 1) {
       const d = truth[0];
-      const j = this.specs.findIndex((s) => s.kind === d.class && !s.zone);
+      // a verified class is sized by the verifier's own fit (its manifest), not by map regions
+      const j = this.specs.findIndex((s) => s.kind === d.class && !s.zone && s.by !== 'crops');
       if (j >= 0) this.pendingSizes.push({ j, d, scores: w.scores });
     }
   }

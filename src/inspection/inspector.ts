@@ -1,16 +1,10 @@
 import type { FusedWafer } from '../fusion/result.js';
-import type { Queries } from '../model/image.js';
+import type { Check, Queries } from '../model/image.js';
 import type { LoadedModel } from '../model/load.js';
-import type { ModelManifest } from '../model/manifest.js';
+import { scoreMap } from '../model/map.js';
 import { judge, type JudgedSpec } from './judge.js';
 import type { MapGeometry } from './regions.js';
 import type { ResultRecord } from './result.js';
-
-/** Where the model's score cells lie on the wafer. */
-export function scoreMap(m: ModelManifest): MapGeometry {
-  const size = m.grid.size / m.outputStride;
-  return { size, cellMm: m.grid.fieldMm / size, x0: -m.grid.fieldMm / 2, y0: m.grid.fieldMm / 2 };
-}
 
 export interface InspectedWafer {
   record: ResultRecord;
@@ -99,13 +93,15 @@ export class Inspector {
     const a = this.current;
     const { specs, queries, model } = a;
     let scores: Float32Array | null = null;
+    let checks: Array<Check[] | null> = [];
     let modelMs: number | undefined;
     const problems = [...w.problems];
     if (w.tensor) {
       this.enter(model);
       try {
-        const r = await model.image.score(w.tensor, queries);
+        const r = await model.image.score(w.tensor, queries, model.image.needsVisible(queries) ? w.visible : undefined);
         scores = r.scores;
+        checks = r.checks;
         modelMs = r.runMs / r.batch;
         this.release(r.tensor);
       } catch (e) {
@@ -114,7 +110,7 @@ export class Inspector {
         this.leave(model);
       }
     }
-    const j = judge(specs, scores, a.map, w.modalities, problems);
+    const j = judge(specs, scores, a.map, w.modalities, problems, checks);
     const record: ResultRecord = {
       wafer: w.wafer,
       lot: w.lot ?? null,
@@ -131,5 +127,5 @@ export class Inspector {
 }
 
 function activate(model: LoadedModel, specs: JudgedSpec[]): Active {
-  return { model, specs, queries: model.image.queries(specs.map((s) => s.query)), map: scoreMap(model.manifest) };
+  return { model, specs, queries: model.image.queries(specs.map((s) => s.query), specs.map((s) => s.kind)), map: scoreMap(model.manifest) };
 }

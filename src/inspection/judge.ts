@@ -2,13 +2,19 @@ import { MODALITIES, type Modality } from '../common/modality.js';
 import type { ModalityStatus } from '../fusion/result.js';
 import type { ReadSpec } from '../specs/read.js';
 import type { SizeFit } from '../specs/thresholds.js';
+import type { Check } from '../model/image.js';
 import { defectRegions, type MapGeometry } from './regions.js';
 import type { Finding, Verdict } from './result.js';
 
 /** A spec ready to judge with: how it was read, and its score threshold from calibration. */
 export interface JudgedSpec extends ReadSpec {
-  /** raw model score at which this spec's normalised score is 0.5 */
+  /**
+   * raw model score at which this spec's normalised score is 0.5; for a spec judged by the verifier
+   * (`by: 'crops'`), its probability
+   */
   threshold: number;
+  /** 'crops': judged by the model's verifier on crops of the visible frame, not by the map */
+  by?: 'crops';
   /** the same on a wafer missing one modality, where calibrated (thresholds.yaml `without`) */
   thresholdWithout?: Partial<Record<Modality, number>>;
   /** size correction for the class, measured extent -> true extent (identity when absent), and its spread */
@@ -79,11 +85,33 @@ export function uncalibratedWithout(specs: JudgedSpec[]): Record<string, Modalit
 }
 
 /**
+ * Crops closer than this hold one defect (the verifier's places are a map's local maxima, 2.5 mm
+ * apart at least): the one the verifier is surest of stands for them.
+ */
+export const SAME_DEFECT_MM = 5;
+
+/** A verified spec's findings before its limits: the checks over its threshold, one per defect, sized by the verifier. */
+function verifiedRegions(checks: Check[], threshold: number): Array<{ xMm: number; yMm: number; sizeMm: number; score: number }> {
+  const over = checks.filter((c) => c.prob > threshold).sort((a, b) => b.prob - a.prob);
+  const kept: Check[] = [];
+  for (const c of over) if (!kept.some((k) => Math.hypot(k.xMm - c.xMm, k.yMm - c.yMm) < SAME_DEFECT_MM)) kept.push(c);
+  return kept.map((c) => ({ xMm: c.xMm, yMm: c.yMm, sizeMm: c.sizeMm, score: normalise(c.prob, threshold) }));
+}
+
+/**
  * The verdict of one wafer. A spec whose needed modality is missing or corrupt cannot be checked;
  * a wafer is `pass` only when every spec was checked and none is violated, `fail` when any spec is
  * violated (even if others could not be checked), `not-inspected` otherwise, with the reason.
  */
-export function judge(specs: JudgedSpec[], scores: Float32Array | null, map: MapGeometry, modalities: Record<Modality, ModalityStatus>, problems: string[]): Judgement {
+export function judge(
+  specs: JudgedSpec[],
+  scores: Float32Array | null,
+  map: MapGeometry,
+  modalities: Record<Modality, ModalityStatus>,
+  problems: string[],
+  /** per spec, the verifier's checks (specs judged `by: 'crops'` need them) */
+  checks: ReadonlyArray<Check[] | null> = [],
+): Judgement {
   const unchecked: string[] = [];
   const findings: Finding[] = [];
   const cells = map.size * map.size;
@@ -95,9 +123,19 @@ export function judge(specs: JudgedSpec[], scores: Float32Array | null, map: Map
       unchecked.push(`${spec.id} (${spec.kind}) needs ${lacking.length ? lacking.map((m) => `${m}, which is ${modalities[m]}`).join(' and ') : 'a fused wafer'}`);
       return;
     }
+    const crops = checks[j];
+    if (spec.by === 'crops' && !crops) {
+      unchecked.push(`${spec.id} (${spec.kind}) needs the verifier's look at the visible frame, which this wafer came without`);
+      return;
+    }
     const threshold = thresholdFor(spec, modalities);
-    for (let k = 0; k < cells; k++) normalised[k] = normalise(scores[j * cells + k], threshold);
-    const candidates = defectRegions(normalised, map)
+    let regions: Array<{ xMm: number; yMm: number; sizeMm: number; score: number }>;
+    if (spec.by === 'crops') regions = verifiedRegions(crops!, threshold);
+    else {
+      for (let k = 0; k < cells; k++) normalised[k] = normalise(scores[j * cells + k], threshold);
+      regions = defectRegions(normalised, map);
+    }
+    const candidates = regions
       .map((r) => ({ ...r, ...sizeOf(r.sizeMm, spec.sizeFit) }))
       .filter((r) => {
         if (spec.zone) {

@@ -1,3 +1,7 @@
+import type { MapGeometry } from '../model/map.js';
+
+export type { MapGeometry };
+
 /**
  * Connected regions of a score map at or above a level (8-connected): where a spec's defect kind is,
  * how big and how sure. The map is the model's output grid in wafer mm (row 0 at the top).
@@ -16,13 +20,6 @@ export interface Region {
   cells: number;
 }
 
-export interface MapGeometry {
-  size: number;
-  cellMm: number;
-  /** x of the left edge and y of the top edge, mm */
-  x0: number;
-  y0: number;
-}
 
 /**
  * A spec's defects in its normalised map (threshold 0.5), as the judge and the size calibration both

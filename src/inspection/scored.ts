@@ -28,7 +28,8 @@ export async function forEachScored(
   let scored = 0;
   let unusable = 0;
   if (existsSync(join(source, 'manifest.jsonl'))) {
-    const stage = new FusionStage({ stationDir: fusion.stationDir, grid: fusion.grid });
+    const needsVisible = model.image.needsVisible(queries);
+    const stage = new FusionStage({ stationDir: fusion.stationDir, grid: fusion.grid, keepVisible: needsVisible });
     await stage.ready();
     try {
       await runLine({
@@ -38,9 +39,21 @@ export async function forEachScored(
         next: async (w) => {
           if (!w.tensor || w.problems.length) return null;
           try {
-            const rs = await Promise.all(viewsOf(w.tensor, views, fusion.grid.size * fusion.grid.size).map((t) => model.image.score(t, queries)));
+            // each view moves its own copy of the visible frame to the model (copied before the first
+            // moves it); a view without visible has none
+            let first = true;
+            const seen = views.map((hide) => {
+              if (!w.visible || hide.includes('visible')) return undefined;
+              const own = first ? w.visible : { ...w.visible, data: w.visible.data.slice() };
+              first = false;
+              return own;
+            });
+            const tensors = viewsOf(w.tensor, views, fusion.grid.size * fusion.grid.size);
+            const rs = await Promise.all(tensors.map((t, v) => model.image.score(t, queries, seen[v])));
             stage.recycle(rs[rs.length - 1].tensor);
-            return rs.map((r) => ({ wafer: w.wafer, truth: w.truth, scores: r.scores }));
+            // a view without the visible frame has nothing to verify: its verified specs saw nothing (the
+            // thresholds of that view are kept only for specs that do not need visible)
+            return rs.map((r, v) => ({ wafer: w.wafer, truth: w.truth, scores: r.scores, checks: !views[v].includes('visible') ? r.checks : r.checks.map((c, j) => (queries.verify[j] >= 0 ? [] : c)) }));
           } catch {
             return null;
           }
@@ -57,6 +70,8 @@ export async function forEachScored(
     }
     return { scored, unusable };
   }
+  // fused chunks keep no visible frame: a verified spec has nothing to be scored on there
+  if (model.image.needsVisible(queries)) throw new Error(`${source}: dataset chunks hold no visible frames, which ${model.manifest.id}'s verifier crops; use a recorded lot`);
   scored = await scoreDataset(model, queries, source, each, views);
   return { scored, unusable };
 }

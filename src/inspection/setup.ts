@@ -22,7 +22,10 @@ export async function prepareSpecs(recipe: Recipe, model: LoadedModel, threshold
       rejected.push({ id: s.id, text: s.text, reason: `no threshold calibrated for class ${s.kind}; run wafer-inspect calibrate thresholds` });
       continue;
     }
-    judged.push({ ...s, threshold: t.threshold, thresholdWithout: t.without, ...(t.sizeFit ? { sizeFit: t.sizeFit } : {}) });
+    // a verified class is judged by the verifier's probability and sized by the verifier's own fit
+    const verified = model.manifest.verifier?.classes.includes(s.kind) ?? false;
+    const sizeFit = verified ? model.manifest.verifier!.sizeFits[s.kind] : t.sizeFit;
+    judged.push({ ...s, threshold: t.threshold, thresholdWithout: t.without, ...(verified ? { by: 'crops' as const } : {}), ...(sizeFit ? { sizeFit } : {}) });
     thresholdFrom[s.id] = t.from;
   }
   return { specs: judged, rejected, thresholdFrom };
@@ -35,7 +38,7 @@ export function explain(s: JudgedSpec, from: 'spec' | 'class' | undefined): stri
     `  kind       ${s.kind} (${(s.confidence * 100).toFixed(0)}%${s.nearest.length > 1 ? `; then ${s.nearest.slice(1).map((n) => `${n.kind} ${(n.probability * 100).toFixed(0)}%`).join(', ')}` : ''})`,
     `  limit      ${s.size ? `size ${s.size.inclusive ? '>=' : '>'} ${s.size.mm} mm (from "${s.size.words}")` : s.count ? `count ${s.count.inclusive ? '>=' : '>'} ${s.count.count} (from "${s.count.words}")` : 'any size'}`,
     `  zone       ${s.zone ? `radius ${s.zone.minRadiusMm}–${s.zone.maxRadiusMm} mm (from "${s.zone.words}")` : 'whole wafer'}`,
-    `  threshold  ${s.threshold.toFixed(4)} raw score (${from === 'spec' ? "calibrated for this spec and its zone" : 'calibrated for its class'})`,
+    `  threshold  ${s.threshold.toFixed(4)} ${s.by === 'crops' ? "verifier probability, on crops of the visible frame where the map peaks" : 'raw score'} (${from === 'spec' ? "calibrated for this spec and its zone" : 'calibrated for its class'})`,
     `  needs      ${s.modalities.join(', ')}`,
   ];
   // a thresholds file from before they were calibrated has none: complete-wafer thresholds then judge
@@ -51,8 +54,9 @@ export function explain(s: JudgedSpec, from: 'spec' | 'class' | undefined): stri
 /** How a spec's size limit is judged: what a region's size is read from, and how sure it must be to pass. */
 function sizing(s: JudgedSpec): string {
   const f = s.sizeFit;
-  if (!f) return 'the region\'s extent on the score map, as measured (no size fit calibrated)';
-  const fit = `${f.slope} x the region's extent ${f.offset < 0 ? '-' : '+'} ${Math.abs(f.offset)} mm`;
+  const measured = s.by === 'crops' ? "the verifier's size" : "the region's extent";
+  if (!f) return `${measured}${s.by === 'crops' ? '' : ' on the score map'}, as measured (no size fit calibrated)`;
+  const fit = `${f.slope} x ${measured} ${f.offset < 0 ? '-' : '+'} ${Math.abs(f.offset)} mm`;
   if (f.spread === undefined) return `${fit}, taken as exact (no spread calibrated: run calibrate thresholds again)`;
   return unresolvedSizeLimits([s])[s.id]
     ? `${fit}, give or take ${f.spread} mm: the limit is within that, so every region found breaks it`

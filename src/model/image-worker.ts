@@ -1,33 +1,58 @@
 import * as ort from 'onnxruntime-node';
 import { workerData } from 'node:worker_threads';
 import { serveTasks } from '../common/worker-pool.js';
+import type { VisibleFrame } from '../fusion/result.js';
+import { localMaxima } from './candidates.js';
+import { cutCrops } from './crops.js';
 import type { ModelManifest } from './manifest.js';
+import { scoreMap } from './map.js';
 import { openSession, type SessionOptions } from './session.js';
 
 /**
  * The image model in its own thread: onnxruntime's run() holds the thread that calls it, and the
- * event loop (MQTT, Modbus, the watchdog) must not wait on inference.
+ * event loop (MQTT, Modbus, the watchdog) must not wait on inference. A model with a verifier runs it
+ * here too, on crops of each wafer's visible frame around its maps' peaks.
  */
 export interface ImageBatch {
   /** per wafer its fused tensor (moved here, and moved back with the result for reuse) */
   tensors: Float32Array[];
+  /** per wafer its visible frame, where the verifier is to look (moved here and dropped) */
+  visible: Array<VisibleFrame | null>;
   queries: Float32Array;
   specs: number;
+  /** per spec, the verifier's class index, or -1: judged on the map */
+  verify: Int32Array;
+}
+
+/** A place the verifier looked at: where a spec's map peaks, wafer mm, the map's raw score there, and what the crop shows. */
+export interface Check {
+  xMm: number;
+  yMm: number;
+  score: number;
+  /** probability that the spec's class's defect is in the crop */
+  prob: number;
+  /** the verifier's size of it, mm */
+  sizeMm: number;
 }
 
 export interface ImageScores {
   /** per wafer [specs, H, W] scores 0..1 */
   scores: Float32Array[];
   tensors: Float32Array[];
+  /** per wafer and spec, the verifier's checks (null: spec not verified, or no visible frame) */
+  checks: Array<Array<Check[] | null>>;
   runMs: number;
 }
 
 const { dir, manifest, session: options, file } = workerData as { dir: string; manifest: ModelManifest; session: SessionOptions; file: 'image' | 'imageFloat' };
+const map = scoreMap(manifest);
 let session: ort.InferenceSession;
+let verifier: ort.InferenceSession | null = null;
 let batchBuffer = new Float32Array(0);
+let cropBuffer = new Float32Array(0);
 
 serveTasks<ImageBatch, ImageScores>(
-  async ({ tensors, queries, specs }) => {
+  async ({ tensors, visible, queries, specs, verify }) => {
     const per = tensors[0].length;
     const B = tensors.length;
     if (batchBuffer.length < B * per) batchBuffer = new Float32Array(B * per);
@@ -38,15 +63,70 @@ serveTasks<ImageBatch, ImageScores>(
     const q = new ort.Tensor('float32', queries, [specs, manifest.embedding]);
     const t0 = performance.now();
     const out = await session.run({ image, queries: q });
-    const runMs = performance.now() - t0;
     const all = out.scores.data as Float32Array;
     const each = all.length / B;
     const scores = Array.from({ length: B }, (_, i) => all.slice(i * each, (i + 1) * each));
-    return { result: { scores, tensors, runMs }, transfer: [...scores, ...tensors].map((a) => a.buffer as ArrayBuffer) };
+    const checks = await check(scores, visible, verify, specs);
+    const runMs = performance.now() - t0;
+    return { result: { scores, tensors, checks, runMs }, transfer: [...scores, ...tensors].map((a) => a.buffer as ArrayBuffer) };
   },
   {
     init: async () => {
       session = await openSession(dir, manifest.files[file]!, options);
+      if (manifest.files.verifier) verifier = await openSession(dir, manifest.files.verifier, options);
     },
   },
 );
+
+/**
+ * For each wafer with a visible frame and each verified spec, the highest local maxima of the spec's
+ * map, and the verifier's reading of a crop around each; all the batch's crops go in one run. Specs of
+ * one class asked with the same query (a recipe's zoned spec and its class's) peak at the same places:
+ * those are cropped once.
+ */
+async function check(scores: Float32Array[], visible: Array<VisibleFrame | null>, verify: Int32Array, specs: number): Promise<Array<Array<Check[] | null>>> {
+  const out = scores.map(() => new Array<Check[] | null>(specs).fill(null));
+  const v = manifest.verifier;
+  if (!verifier || !v) return out;
+  const cells = map.size * map.size;
+  type Job = { w: number; j: number; cls: number; places: Array<{ xMm: number; yMm: number; score: number }>; same?: Job };
+  const jobs: Job[] = [];
+  let crops = 0;
+  scores.forEach((s, w) => {
+    if (!visible[w]) return;
+    for (let j = 0; j < specs; j++) {
+      if (verify[j] < 0) continue;
+      const places = localMaxima(s, map, { top: v.perClass, min: v.minScore, offset: j * cells });
+      const same = jobs.find((o) => o.w === w && o.cls === verify[j] && !o.same && samePlaces(o.places, places));
+      jobs.push({ w, j, cls: verify[j], places, ...(same ? { same } : {}) });
+      if (!same) crops += places.length;
+    }
+  });
+  const P = v.cropPx;
+  const K = v.classes.length;
+  if (cropBuffer.length < crops * 3 * P * P) cropBuffer = new Float32Array(crops * 3 * P * P);
+  let at = 0;
+  const first = new Map<Job, number>();
+  for (const job of jobs) {
+    if (job.same) continue;
+    cutCrops(visible[job.w]!, job.places, P, cropBuffer, at);
+    first.set(job, at);
+    at += job.places.length;
+  }
+  let probs: ArrayLike<number> = [];
+  let sizes: ArrayLike<number> = [];
+  if (crops > 0) {
+    const r = await verifier.run({ crops: new ort.Tensor('float32', cropBuffer.subarray(0, crops * 3 * P * P), [crops, 3, P, P]) });
+    probs = r.probs.data as Float32Array;
+    sizes = r.sizes.data as Float32Array;
+  }
+  for (const job of jobs) {
+    const from = first.get(job.same ?? job)!;
+    out[job.w][job.j] = job.places.map((p, n) => ({ ...p, prob: probs[(from + n) * K + job.cls], sizeMm: sizes[(from + n) * K + job.cls] }));
+  }
+  return out;
+}
+
+function samePlaces(a: ReadonlyArray<{ xMm: number; yMm: number; score: number }>, b: ReadonlyArray<{ xMm: number; yMm: number; score: number }>): boolean {
+  return a.length === b.length && a.every((p, i) => p.xMm === b[i].xMm && p.yMm === b[i].yMm && p.score === b[i].score);
+}

@@ -1,5 +1,6 @@
 import { siblingModule, WorkerPool } from '../common/worker-pool.js';
-import type { ImageBatch, ImageScores } from './image-worker.js';
+import type { VisibleFrame } from '../fusion/result.js';
+import type { Check, ImageBatch, ImageScores } from './image-worker.js';
 import type { ModelManifest } from './manifest.js';
 import type { SessionOptions } from './session.js';
 
@@ -14,12 +15,29 @@ export interface ImageOptions extends SessionOptions {
 export interface Queries {
   data: Float32Array;
   specs: number;
+  /** per spec, the verifier's class index (-1: judged on the map alone) */
+  verify: Int32Array;
+}
+
+export type { Check };
+
+/** What the model made of one wafer. */
+export interface Scored {
+  /** [specs, grid, grid] raw scores */
+  scores: Float32Array;
+  /** the fused tensor, handed back for reuse */
+  tensor: Float32Array;
+  /** per spec, the verifier's checks: null where the spec is not verified or the wafer came without its visible frame */
+  checks: Array<Check[] | null>;
+  batch: number;
+  runMs: number;
 }
 
 interface Waiting {
   tensor: Float32Array;
+  visible: VisibleFrame | null;
   queries: Queries;
-  resolve: (r: { scores: Float32Array; tensor: Float32Array; batch: number; runMs: number }) => void;
+  resolve: (r: Scored) => void;
   reject: (e: Error) => void;
 }
 
@@ -50,25 +68,39 @@ export class ImageModelStage {
     return this.pool.ready();
   }
 
-  /** Queries from spec embeddings, checked against the model's embedding size. */
-  queries(embeddings: Float32Array[]): Queries {
+  /**
+   * Queries from spec embeddings, checked against the model's embedding size. With the specs' kinds,
+   * those of a class the model's verifier checks are verified (their wafers need the visible frame).
+   */
+  queries(embeddings: Float32Array[], kinds?: string[]): Queries {
     const D = this.manifest.embedding;
     const data = new Float32Array(embeddings.length * D);
     embeddings.forEach((e, i) => {
       if (e.length !== D) throw new Error(`query ${i} has ${e.length} values, the model embeds in ${D}`);
       data.set(e, i * D);
     });
-    return { data, specs: embeddings.length };
+    const classes = this.manifest.verifier?.classes ?? [];
+    const verify = Int32Array.from(embeddings, (_, i) => (kinds ? classes.indexOf(kinds[i]) : -1));
+    return { data, specs: embeddings.length, verify };
+  }
+
+  /** Whether wafers scored with these queries must come with their visible frame. */
+  needsVisible(q: Queries): boolean {
+    return q.verify.some((v) => v >= 0);
   }
 
   get queued(): number {
     return this.queue.length;
   }
 
-  /** Scores [specs, grid, grid] for one fused tensor; the tensor is handed back with them for reuse. */
-  score(tensor: Float32Array, queries: Queries): Promise<{ scores: Float32Array; tensor: Float32Array; batch: number; runMs: number }> {
+  /**
+   * Scores [specs, grid, grid] for one fused tensor; the tensor is handed back with them for reuse.
+   * A visible frame given is moved to the model's thread (the caller must not read it again) and
+   * cropped there for the verified specs.
+   */
+  score(tensor: Float32Array, queries: Queries, visible?: VisibleFrame): Promise<Scored> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ tensor, queries, resolve, reject });
+      this.queue.push({ tensor, visible: visible ?? null, queries, resolve, reject });
       this.pump();
     });
   }
@@ -81,13 +113,15 @@ export class ImageModelStage {
     const batch = this.queue.splice(0, n);
     this.busy = true;
     const tensors = batch.map((w) => w.tensor);
+    const visible = batch.map((w) => w.visible);
+    const moved = [...tensors, ...visible.map((v) => v?.data)].filter((a) => a !== undefined && a.buffer instanceof ArrayBuffer).map((a) => a!.buffer as ArrayBuffer);
     this.pool
-      .run({ tensors, queries: q.data, specs: q.specs }, tensors.map((t) => t.buffer as ArrayBuffer))
+      .run({ tensors, visible, queries: q.data, specs: q.specs, verify: q.verify }, moved)
       .then(
         (r) => {
           // idle again before anyone hears back, so a wafer sent in reply finds the model free
           this.busy = false;
-          batch.forEach((w, i) => w.resolve({ scores: r.scores[i], tensor: r.tensors[i], batch: batch.length, runMs: r.runMs }));
+          batch.forEach((w, i) => w.resolve({ scores: r.scores[i], tensor: r.tensors[i], checks: r.checks[i], batch: batch.length, runMs: r.runMs }));
           this.pump();
         },
         (e: Error) => {

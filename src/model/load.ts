@@ -9,7 +9,7 @@ import { TextEncoder } from './text.js';
 export interface LoadedModel {
   dir: string;
   manifest: ModelManifest;
-  /** what a result record names: the model id and the image file's hash */
+  /** what a result record names: the model id and the image file's hash (and the verifier's, when it has one) */
   id: string;
   text: TextEncoder;
   image: ImageModelStage;
@@ -56,7 +56,8 @@ export async function loadModel(dir: string, grid: GridSpec, o: Partial<ImageOpt
   return {
     dir,
     manifest,
-    id: `${manifest.id}@${file.sha256.slice(0, 12)}`,
+    // the verifier's hash too: its thresholds are probabilities of that verifier, not of another
+    id: `${manifest.id}@${file.sha256.slice(0, 12)}${manifest.files.verifier ? `+${manifest.files.verifier.sha256.slice(0, 12)}` : ''}`,
     text,
     image,
     close: async () => {

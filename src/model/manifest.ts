@@ -11,6 +11,21 @@ import { formatIssues } from '../common/issues.js';
 const shape = z.array(z.union([z.number().int(), z.string()]));
 const onnxFile = z.object({ path: z.string(), sha256: z.string().length(64), inputs: z.record(z.string(), shape), outputs: z.record(z.string(), shape) });
 
+/**
+ * A second look at the visible frame's own pixels: crops of `cropPx` around the `perClass` highest
+ * local maxima (at least `minScore`) of each of `classes`' maps; per crop and class, the probability
+ * that the class's defect is in it and its size. Those classes are judged by the probability, and
+ * their findings sized by `sizeFits` (true = slope x the verifier's size + offset, give or take spread).
+ */
+const verifierSchema = z.object({
+  classes: z.array(z.string()).min(1),
+  cropPx: z.number().int().positive(),
+  perClass: z.number().int().positive(),
+  minScore: z.number().min(0).max(1),
+  sizeFits: z.record(z.string(), z.object({ slope: z.number(), offset: z.number(), spread: z.number().min(0) })).default({}),
+});
+export type VerifierSpec = z.infer<typeof verifierSchema>;
+
 export const manifestSchema = z.object({
   format: z.literal('wafer-inspect-model/1'),
   id: z.string().min(1),
@@ -28,10 +43,18 @@ export const manifestSchema = z.object({
     text: onnxFile,
     tokenizer: z.object({ path: z.string(), sha256: z.string().length(64) }),
     imageFloat: onnxFile.optional(),
+    verifier: onnxFile.optional(),
   }),
+  verifier: verifierSchema.optional(),
 }).refine((m) => m.classes.every((c) => m.canonical[c] !== undefined), {
   message: 'every class needs a canonical phrase (the query its specs are asked with)',
   path: ['canonical'],
+}).refine((m) => !m.verifier === !m.files.verifier, {
+  message: 'a verifier section and a verifier file go together',
+  path: ['verifier'],
+}).refine((m) => !m.verifier || m.verifier.classes.every((c) => m.classes.includes(c)), {
+  message: 'the verifier checks classes the model does not have',
+  path: ['verifier', 'classes'],
 });
 export type ModelManifest = z.infer<typeof manifestSchema>;
 export type OnnxFile = z.infer<typeof onnxFile>;

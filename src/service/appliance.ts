@@ -42,7 +42,9 @@ export async function openAppliance(config: Config, log: Logger): Promise<Applia
   const grid = { size: config.fusion.gridSize, fieldMm: config.fusion.fieldMm, roiRadiusMm: config.fusion.roiRadiusMm };
   const recipe = await loadRecipe(recipePath(config));
   // the fusion workers start up while the model loads: on two cores, start-up is two things at once
-  const f = new FusionStage({ stationDir: stationDir(config), grid, workers: config.fusion.workers });
+  // the visible frame is handed on whatever the model: one swapped in at run time may crop it, and the
+  // wafers already fused when it takes over must have it
+  const f = new FusionStage({ stationDir: stationDir(config), grid, workers: config.fusion.workers, keepVisible: true });
   let model: LoadedModel;
   try {
     model = await loadModel(modelDir(config), grid, modelOptions(config, config.model.variant));

@@ -1,4 +1,4 @@
-import type { MapGeometry } from './regions.js';
+import type { MapGeometry } from './map.js';
 
 /** A place a spec's map peaks: the centre of the cell, wafer mm, and its raw score. */
 export interface Candidate {

@@ -1,0 +1,115 @@
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import type { Modality } from '../src/common/modality.js';
+import type { ModalityStatus, VisibleFrame } from '../src/fusion/result.js';
+import { ThresholdCalibration } from '../src/inspection/calibrate.js';
+import { judge, normalise, SAME_DEFECT_MM, type JudgedSpec } from '../src/inspection/judge.js';
+import { explain } from '../src/inspection/setup.js';
+import { cutCrops } from '../src/model/crops.js';
+import type { Check } from '../src/model/image.js';
+import { readManifest } from '../src/model/manifest.js';
+import type { MapGeometry } from '../src/model/map.js';
+import { REPO_ROOT, tempDir } from './helpers.js';
+
+const G: MapGeometry = { size: 64, cellMm: 5, x0: -160, y0: 160 };
+const OK: Record<Modality, ModalityStatus> = { visible: 'ok', infrared: 'ok', xray: 'ok' };
+
+function spec(id: string, kind: string, extra: Partial<JudgedSpec> = {}): JudgedSpec {
+  return { id, text: id, kind, confidence: 1, nearest: [], modalities: ['visible'], query: new Float32Array(32), threshold: 0.6, by: 'crops', ...extra };
+}
+
+/** the map a verified spec is not judged by, but which a scored wafer always has */
+const MAP = new Float32Array(4 * 64 * 64);
+const check = (xMm: number, yMm: number, prob: number, sizeMm = 1): Check => ({ xMm, yMm, score: 0.05, prob, sizeMm });
+
+t.test('crops: centred on the place\'s pixel, black outside the frame, each channel less its lower median', async (t) => {
+  // 10 x 8 pixels, 0.5 mm each, wafer (0, 0) at column 5, row 4; y up, rows down
+  const W = 10;
+  const H = 8;
+  const data = new Uint8Array(W * H * 3);
+  for (let r = 0; r < H; r++) for (let k = 0; k < W; k++) data.set([10 * k, 10 * r, 100], (r * W + k) * 3);
+  data.set([250, 250, 250], (4 * W + 5) * 3);
+  const frame: VisibleFrame = { width: W, height: H, data, pxToMm: [[0.5, 0, -2.5], [0, -0.5, 2]] };
+  const out = new Float32Array(2 * 3 * 16).fill(NaN);
+  cutCrops(frame, [{ xMm: 0, yMm: 0 }, { xMm: -2.5, yMm: 2 }], 4, out, 0);
+  const px = (n: number, c: number, i: number, j: number): number => Math.round(out[n * 48 + c * 16 + i * 4 + j] * 255);
+  // crop 0 covers columns 3..6 and rows 2..5; the bright pixel sits at (2, 2), the crop's centre
+  t.equal(px(0, 0, 2, 2), 250 - 40, 'red: the centre pixel less the median of 30, 40, 50, 60 (each four times) and 250, the lower middle one');
+  t.equal(px(0, 0, 0, 0), 30 - 40);
+  t.equal(px(0, 1, 3, 0), 50 - 30, 'green runs with the row: rows 2..5, median 30');
+  t.equal(px(0, 2, 1, 1), 0, 'blue is flat: median 100, nothing left');
+  // crop 1 at pixel (0, 0): two rows and two columns fall outside, twelve of sixteen pixels
+  t.equal(px(1, 0, 0, 0), 0, 'outside the frame is black');
+  t.equal(px(1, 2, 3, 3), 100, 'blue: four inside at 100, twelve black outside: the median is black');
+  t.notOk(out.some(Number.isNaN), 'every value written');
+});
+
+t.test('judge by crops: checks over the threshold are findings, one per defect, sized by the verifier\'s fit', async (t) => {
+  const s = spec('P1', 'particle', { sizeFit: { slope: 1, offset: 0.5, spread: 0 } });
+  const checks = [[check(10, 10, 0.9, 1.5), check(12, 11, 0.7, 1.2), check(-50, 0, 0.65, 2), check(80, 80, 0.55, 9)]];
+  const j = judge([s], MAP, G, OK, [], checks);
+  t.equal(j.verdict, 'fail');
+  t.same(
+    j.findings.map((f) => [f.xMm, f.yMm, f.sizeMm]),
+    [
+      [10, 10, 2],
+      [-50, 0, 2.5],
+    ],
+    `the check ${Math.hypot(2, 1).toFixed(1)} mm from a surer one (under ${SAME_DEFECT_MM}) is the same defect; under the threshold is none`,
+  );
+  t.equal(j.findings[0].score, Math.round(normalise(0.9, 0.6) * 1000) / 1000, 'scores normalised with the threshold at 0.5');
+  t.equal(judge([s], MAP, G, OK, [], [[check(10, 10, 0.59)]]).verdict, 'pass', 'all checks under the threshold: pass');
+  const limited = judge([spec('P2', 'particle', { size: { mm: 3, inclusive: false, words: 'over 3 mm' } })], MAP, G, OK, [], [[check(0, 0, 0.9, 2), check(40, 0, 0.9, 4)]]);
+  t.same(limited.findings.map((f) => f.xMm), [40], 'a size limit reads the verifier\'s size');
+  const zoned = judge([spec('P3', 'particle', { zone: { minRadiusMm: 100, maxRadiusMm: 150, words: 'near the edge' } })], MAP, G, OK, [], [[check(0, 0, 0.9)]]);
+  t.equal(zoned.verdict, 'pass', 'a check outside the zone is not a finding');
+});
+
+t.test('judge by crops: a wafer without the verifier\'s checks is not inspected, never passed', async (t) => {
+  const j = judge([spec('P1', 'particle')], new Float32Array(64 * 64), G, OK, [], [null]);
+  t.equal(j.verdict, 'not-inspected');
+  t.match(j.reason, /P1 \(particle\) needs the verifier's look at the visible frame/);
+  const map = judge([spec('S1', 'stain', { by: undefined, threshold: 0.4 })], new Float32Array(64 * 64).fill(0.01), G, OK, [], [null]);
+  t.equal(map.verdict, 'pass', 'a spec judged on the map needs no checks');
+});
+
+t.test('calibration by crops: each good wafer\'s statistic is its highest check in the zone', async (t) => {
+  const specs = [
+    { text: 'particle', kind: 'particle', by: 'crops' as const },
+    { text: 'particle near the edge', kind: 'particle', by: 'crops' as const, zone: { minRadiusMm: 100, maxRadiusMm: 150, words: 'near the edge' } },
+  ];
+  const cal = new ThresholdCalibration(specs, G);
+  const scores = new Float32Array(2 * 64 * 64);
+  for (let i = 0; i < 2000; i++) {
+    const inner = 0.1 + (i % 100) / 1000;
+    const rim = 0.05 + (i % 50) / 1000;
+    const cs = [check(0, 0, inner), check(120, 0, rim)];
+    cal.add({ wafer: `g${i}`, truth: [], scores, checks: [cs, cs] });
+  }
+  const r = cal.result(0.003);
+  t.ok(Math.abs(r.specs[0].goodMax - 0.199) < 1e-9, `the whole wafer: the inner checks are the highest (${r.specs[0].goodMax})`);
+  t.ok(Math.abs(r.specs[1].goodMax - 0.099) < 1e-9, `the zone sees only the rim check (${r.specs[1].goodMax})`);
+  t.throws(() => cal.add({ wafer: 'bare', truth: [], scores }), /bare: spec "particle" is judged by the verifier, and the wafer was scored without its checks/);
+});
+
+t.test('explain names what a verified spec is judged and sized by', async (t) => {
+  const text = explain(spec('P1', 'particle', { size: { mm: 2, inclusive: false, words: 'over 2 mm' }, sizeFit: { slope: 1.1, offset: -0.2, spread: 0.3 } }), 'class');
+  t.match(text, /threshold {2}0\.6000 verifier probability, on crops of the visible frame where the map peaks/);
+  t.match(text, /sizes {6}1\.1 x the verifier's size - 0\.2 mm, give or take 0\.3 mm/);
+});
+
+t.test('a model manifest with a verifier section and no verifier file is refused on load', async (t) => {
+  const dir = tempDir(t);
+  const src = join(REPO_ROOT, 'models/wafer-mm-10');
+  const m = JSON.parse(readFileSync(join(src, 'model.json'), 'utf8'));
+  t.ok(m.verifier && m.files.verifier, 'the shipped wafer-mm-10 has both');
+  delete m.files.verifier;
+  writeFileSync(join(dir, 'model.json'), JSON.stringify(m));
+  copyFileSync(join(src, 'verifier.onnx'), join(dir, 'verifier.onnx'));
+  await t.rejects(readManifest(dir), /verifier: a verifier section and a verifier file go together/);
+  const m2 = JSON.parse(readFileSync(join(src, 'model.json'), 'utf8'));
+  m2.verifier.classes = ['particle', 'scuff'];
+  writeFileSync(join(dir, 'model.json'), JSON.stringify(m2));
+  await t.rejects(readManifest(dir), /the verifier checks classes the model does not have/);
+});

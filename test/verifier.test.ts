@@ -1,0 +1,95 @@
+import { spawnSync } from 'node:child_process';
+import { join, relative } from 'node:path';
+import t from 'tap';
+import type { ScoredWafer } from '../src/inspection/calibrate.js';
+import { forEachScored } from '../src/inspection/scored.js';
+import { loadModel } from '../src/model/load.js';
+import { LotWriter } from '../src/lot/write.js';
+import type { DefectRequest } from '../src/sim/defects.js';
+import { SyntheticLine } from '../src/sim/line.js';
+import { CLI, REPO_ROOT, tempDir } from './helpers.js';
+
+const GRID = { size: 256, fieldMm: 320, roiRadiusMm: 158 };
+const rim = (deg: number, r = 150): { xMm: number; yMm: number } => ({ xMm: r * Math.cos((deg * Math.PI) / 180), yMm: r * Math.sin((deg * Math.PI) / 180) });
+
+t.test('the shipped verifier: on a freshly rendered lot, its surest check of each planted defect\'s class is on the defect and above every good wafer\'s', async (t) => {
+  const dir = tempDir(t);
+  const lot = join(dir, 'lot');
+  const line = new SyntheticLine({ seed: 7373, poolSize: 0 });
+  const plans: Array<[string, DefectRequest[]]> = [
+    ['good-1', []],
+    ['good-2', []],
+    ['particle', [{ class: 'particle', xMm: 40, yMm: -60, sizeMm: 2 }]],
+    ['scratch', [{ class: 'scratch', xMm: -40, yMm: 30, sizeMm: 20 }]],
+    ['edge-chip', [{ class: 'edge-chip', ...rim(35), sizeMm: 3 }]],
+    ['edge-burr', [{ class: 'edge-burr', ...rim(150), sizeMm: 5 }]],
+  ];
+  const writer = await LotWriter.create(lot, { lot: 'VER', rateHz: 15 }, 'tiff');
+  for (const [i, [id, defects]] of plans.entries()) {
+    const w = line.render(line.plan(i, defects));
+    await writer.write({ wafer: id, atMs: i * 66.7, frames: w.frames, truth: w.truth });
+  }
+  await writer.close();
+
+  const model = await loadModel(join(REPO_ROOT, 'models/wafer-mm-10'), GRID);
+  t.teardown(() => model.close());
+  const v = model.manifest.verifier!;
+  t.same(v.classes, ['edge-burr', 'edge-chip', 'scratch', 'particle']);
+  const readings = await model.text.read(model.manifest.classes.map((c) => model.manifest.canonical[c]));
+  const queries = model.image.queries(
+    readings.map((r) => r.embedding),
+    model.manifest.classes,
+  );
+  t.ok(model.image.needsVisible(queries));
+  const wafers: ScoredWafer[] = [];
+  const r = await forEachScored(lot, model, queries, { stationDir: join(REPO_ROOT, 'calibration/reference'), grid: GRID }, (w) => wafers.push(w));
+  t.same(r, { scored: plans.length, unusable: 0 });
+  const byId = new Map(wafers.map((w) => [w.wafer, w]));
+  for (const [j, c] of model.manifest.classes.entries()) {
+    const checked = wafers.map((w) => w.checks![j]);
+    if (!v.classes.includes(c)) {
+      t.ok(checked.every((x) => x === null), `${c} is judged on the map: no checks`);
+      continue;
+    }
+    t.ok(checked.every((x) => x !== null && x.length > 0 && x.length <= v.perClass), `${c}: between 1 and ${v.perClass} checks on every wafer`);
+    const goodHigh = Math.max(...['good-1', 'good-2'].map((g) => Math.max(...byId.get(g)!.checks![j]!.map((x) => x.prob))));
+    const w = byId.get(c)!;
+    const d = w.truth![0];
+    const best = [...w.checks![j]!].sort((a, b) => b.prob - a.prob)[0];
+    t.ok(Math.hypot(best.xMm - d.xMm, best.yMm - d.yMm) <= d.sizeMm / 2 + 2.5, `${c}: the surest check is on the defect (${JSON.stringify(best)}, truth ${JSON.stringify(d)})`);
+    t.ok(best.prob > goodHigh, `${c}: probability ${best.prob.toFixed(3)} above the good wafers' highest ${goodHigh.toFixed(3)}`);
+    t.ok(best.sizeMm > 0, `${c}: sized (${best.sizeMm.toFixed(2)} mm against ${d.sizeMm})`);
+  }
+});
+
+t.test('the verifier\'s training pipeline: candidates, a few steps, export, and the folder loads in onnxruntime-node', async (t) => {
+  const dir = tempDir(t);
+  const line = new SyntheticLine({ seed: 7474, poolSize: 0 });
+  const record = async (name: string, plans: DefectRequest[][]): Promise<string> => {
+    const lot = join(dir, name);
+    const writer = await LotWriter.create(lot, { lot: name.toUpperCase(), rateHz: 15 }, 'tiff');
+    for (const [i, defects] of plans.entries()) {
+      const w = line.render(line.plan(i, defects));
+      await writer.write({ wafer: `${name}-${i}`, atMs: i * 66.7, frames: w.frames, truth: w.truth });
+    }
+    await writer.close();
+    const r = spawnSync(process.execPath, [CLI, 'model', 'candidates', lot, '--out', `${lot}.cand.jsonl`], { encoding: 'utf8' });
+    t.equal(r.status, 0, r.stderr);
+    return lot;
+  };
+  const train = await record('train', [[{ class: 'particle', sizeMm: 3 }], [{ class: 'scratch' }], [{ class: 'edge-chip' }], [{ class: 'edge-burr' }]]);
+  const good = await record('good', [[], []]);
+  const out = join(dir, 'wafer-mm-smoke');
+  const py = spawnSync(
+    '/usr/bin/python3',
+    ['models/tools/verifier.py', '--train', train, '--good', good, '--good-train', '2', '--held-out', '1', '--base', 'models/wafer-mm-9', '--id', 'wafer-mm-smoke', '--out', out, '--steps', '3', '--threads', '1'],
+    { cwd: REPO_ROOT, encoding: 'utf8' },
+  );
+  t.equal(py.status, 0, py.stderr);
+  t.match(py.stdout, /wrote .*verifier\.onnx and model\.json/);
+  const model = await loadModel(out, GRID);
+  t.teardown(() => model.close());
+  t.equal(model.manifest.id, 'wafer-mm-smoke');
+  t.equal(model.manifest.verifier?.cropPx, 48);
+  t.equal(model.manifest.files.image.path, join(relative(out, join(REPO_ROOT, 'models/wafer-mm-9')), 'image-int8.onnx'), "the base model's files are named where they are, not copied");
+});
