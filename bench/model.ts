@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { median } from '../src/common/percentiles.js';
 import { DEFAULT_MODEL } from '../src/model/load.js';
-import { readManifest, readVerified } from '../src/model/manifest.js';
+import { readManifest, readVerified, verifiedClasses } from '../src/model/manifest.js';
 
 const { values: a } = parseArgs({ options: { model: { type: 'string', default: DEFAULT_MODEL }, runs: { type: 'string', default: '30' }, specs: { type: 'string', default: '8' } } });
 const runs = Number(a.runs);
@@ -56,9 +56,9 @@ figures.int8_b8_1thread_ms = await time('image', 1, 'all', 8);
 figures.int8_b8_basicopt_ms = await time('image', 2, 'basic', 8);
 console.log(`  int8 batch 8 with 1 thread: ${figures.int8_b8_1thread_ms} ms/wafer; with basic graph optimisation: ${figures.int8_b8_basicopt_ms} ms/wafer`);
 if (manifest.verifier && manifest.files.verifier) {
-  // what the verifier adds per wafer: its crops of every verified class's candidates, in one run per batch
+  // what the verifier adds per wafer: its crops of every class it judges, in one run per batch
   const v = manifest.verifier;
-  const crops = v.classes.length * v.perClass;
+  const crops = verifiedClasses(manifest).length * v.perClass;
   const s = await ort.InferenceSession.create(await readVerified(dir, manifest.files.verifier), { intraOpNumThreads: 2, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
   for (const B of [1, 8]) {
     const x = new Float32Array(B * crops * 3 * v.cropPx * v.cropPx);

@@ -21,7 +21,7 @@ function spec(id: string, kind: string, extra: Partial<JudgedSpec> = {}): Judged
 
 /** the map a verified spec is not judged by, but which a scored wafer always has */
 const MAP = new Float32Array(4 * 64 * 64);
-const check = (xMm: number, yMm: number, prob: number, sizeMm = 1): Check => ({ xMm, yMm, score: 0.05, prob, sizeMm });
+const check = (xMm: number, yMm: number, confidence: number, sizeMm = 1): Check => ({ xMm, yMm, score: 0.05, prob: confidence, confidence, sizeMm });
 
 t.test('crops: centred on the place\'s pixel, black outside the frame, each channel less its lower median', async (t) => {
   // 10 x 8 pixels, 0.5 mm each, wafer (0, 0) at column 5, row 4; y up, rows down
@@ -95,7 +95,7 @@ t.test('calibration by crops: each good wafer\'s statistic is its highest check 
 
 t.test('explain names what a verified spec is judged and sized by', async (t) => {
   const text = explain(spec('P1', 'particle', { size: { mm: 2, inclusive: false, words: 'over 2 mm' }, sizeFit: { slope: 1.1, offset: -0.2, spread: 0.3 } }), 'class');
-  t.match(text, /threshold {2}0\.6000 verifier probability, on crops of the visible frame where the map peaks/);
+  t.match(text, /threshold {2}0\.6000 verifier confidence, on crops of the visible frame where the map peaks/);
   t.match(text, /sizes {6}1\.1 x the verifier's size - 0\.2 mm, give or take 0\.3 mm/);
 });
 
@@ -112,4 +112,8 @@ t.test('a model manifest with a verifier section and no verifier file is refused
   m2.verifier.classes = ['particle', 'scuff'];
   writeFileSync(join(dir, 'model.json'), JSON.stringify(m2));
   await t.rejects(readManifest(dir), /the verifier checks classes the model does not have/);
+  const m3 = JSON.parse(readFileSync(join(src, 'model.json'), 'utf8'));
+  m3.verifier.mapWeights = { stain: 1 };
+  writeFileSync(join(dir, 'model.json'), JSON.stringify(m3));
+  await t.rejects(readManifest(dir), /a map weight for a class the verifier does not check/);
 });

@@ -4,6 +4,8 @@ import t from 'tap';
 import type { ScoredWafer } from '../src/inspection/calibrate.js';
 import { forEachScored } from '../src/inspection/scored.js';
 import { loadModel } from '../src/model/load.js';
+import { verifiedClasses } from '../src/model/manifest.js';
+import { forModel, readThresholds } from '../src/specs/thresholds.js';
 import { LotWriter } from '../src/lot/write.js';
 import type { DefectRequest } from '../src/sim/defects.js';
 import { SyntheticLine } from '../src/sim/line.js';
@@ -12,7 +14,7 @@ import { CLI, REPO_ROOT, tempDir } from './helpers.js';
 const GRID = { size: 256, fieldMm: 320, roiRadiusMm: 158 };
 const rim = (deg: number, r = 150): { xMm: number; yMm: number } => ({ xMm: r * Math.cos((deg * Math.PI) / 180), yMm: r * Math.sin((deg * Math.PI) / 180) });
 
-t.test('the shipped verifier: on a freshly rendered lot, its surest check of each planted defect\'s class is on the defect and above every good wafer\'s', async (t) => {
+t.test('the shipped verifier: on a freshly rendered lot, its surest check of each planted defect\'s class is on the defect and over the station\'s threshold, which good wafers stay under', async (t) => {
   const dir = tempDir(t);
   const lot = join(dir, 'lot');
   const line = new SyntheticLine({ seed: 7373, poolSize: 0 });
@@ -22,7 +24,8 @@ t.test('the shipped verifier: on a freshly rendered lot, its surest check of eac
     ['particle', [{ class: 'particle', xMm: 40, yMm: -60, sizeMm: 2 }]],
     ['scratch', [{ class: 'scratch', xMm: -40, yMm: 30, sizeMm: 20 }]],
     ['edge-chip', [{ class: 'edge-chip', ...rim(35), sizeMm: 3 }]],
-    ['edge-burr', [{ class: 'edge-burr', ...rim(150), sizeMm: 5 }]],
+    // sizes where T15 found all or nearly all (README, "Measured with wafer-mm-10"): a 4.5 mm burr here is missed by wafer-mm-9 and -10 both
+    ['edge-burr', [{ class: 'edge-burr', ...rim(150), sizeMm: 8 }]],
   ];
   const writer = await LotWriter.create(lot, { lot: 'VER', rateHz: 15 }, 'tiff');
   for (const [i, [id, defects]] of plans.entries()) {
@@ -45,19 +48,24 @@ t.test('the shipped verifier: on a freshly rendered lot, its surest check of eac
   const r = await forEachScored(lot, model, queries, { stationDir: join(REPO_ROOT, 'calibration/reference'), grid: GRID }, (w) => wafers.push(w));
   t.same(r, { scored: plans.length, unusable: 0 });
   const byId = new Map(wafers.map((w) => [w.wafer, w]));
+  const judged = verifiedClasses(model.manifest);
+  t.same(judged, ['edge-burr', 'scratch', 'particle'], 'edge chips are left to the map: the crops found none more on the calibration lot');
+  const path = join(REPO_ROOT, 'calibration/reference/thresholds.yaml');
+  const thresholds = forModel(await readThresholds(path), model.id, path);
   for (const [j, c] of model.manifest.classes.entries()) {
     const checked = wafers.map((w) => w.checks![j]);
-    if (!v.classes.includes(c)) {
+    if (!judged.includes(c)) {
       t.ok(checked.every((x) => x === null), `${c} is judged on the map: no checks`);
       continue;
     }
     t.ok(checked.every((x) => x !== null && x.length > 0 && x.length <= v.perClass), `${c}: between 1 and ${v.perClass} checks on every wafer`);
-    const goodHigh = Math.max(...['good-1', 'good-2'].map((g) => Math.max(...byId.get(g)!.checks![j]!.map((x) => x.prob))));
+    const goodHigh = Math.max(...['good-1', 'good-2'].map((g) => Math.max(...byId.get(g)!.checks![j]!.map((x) => x.confidence))));
     const w = byId.get(c)!;
     const d = w.truth![0];
-    const best = [...w.checks![j]!].sort((a, b) => b.prob - a.prob)[0];
+    const best = [...w.checks![j]!].sort((a, b) => b.confidence - a.confidence)[0];
     t.ok(Math.hypot(best.xMm - d.xMm, best.yMm - d.yMm) <= d.sizeMm / 2 + 2.5, `${c}: the surest check is on the defect (${JSON.stringify(best)}, truth ${JSON.stringify(d)})`);
-    t.ok(best.prob > goodHigh, `${c}: probability ${best.prob.toFixed(3)} above the good wafers' highest ${goodHigh.toFixed(3)}`);
+    const threshold = thresholds.kinds[c].threshold;
+    t.ok(best.confidence > threshold && threshold > goodHigh, `${c}: confidence ${best.confidence.toFixed(4)} over the station's threshold ${threshold}, which the good wafers' highest ${goodHigh.toFixed(4)} is under`);
     t.ok(best.sizeMm > 0, `${c}: sized (${best.sizeMm.toFixed(2)} mm against ${d.sizeMm})`);
   }
 });

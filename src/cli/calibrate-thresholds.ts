@@ -4,6 +4,7 @@ import { ThresholdCalibration, withoutEntry, type CalibratedSpec } from '../insp
 import { forEachScored } from '../inspection/scored.js';
 import { scoreMap } from '../model/map.js';
 import { loadModel, variantFile } from '../model/load.js';
+import { verifiedClasses } from '../model/manifest.js';
 import { defaultReadOptions, readRecipe } from '../specs/read.js';
 import { loadRecipe } from '../specs/recipe.js';
 import { readThresholds, roundThreshold, writeThresholds, type ModelThresholds } from '../specs/thresholds.js';
@@ -25,7 +26,7 @@ export function calibrateThresholdsCommand(): Command {
     try {
       const classes = model.manifest.classes;
       const canonical = await model.text.read(classes.map((c) => model.manifest.canonical[c]));
-      const verified = (kind: string): { by?: 'crops' } => (model.manifest.verifier?.classes.includes(kind) ? { by: 'crops' } : {});
+      const verified = (kind: string): { by?: 'crops' } => (verifiedClasses(model.manifest).includes(kind) ? { by: 'crops' } : {});
       const specs: Array<CalibratedSpec & { query: Float32Array }> = classes.map((c, j) => ({ text: model.manifest.canonical[c], kind: c, query: canonical[j].embedding, ...verified(c) }));
       if (o.recipe) {
         // a recipe's spec is asked with its kind's query, as at run time, so only a zone (fewer cells that

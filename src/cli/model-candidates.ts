@@ -16,7 +16,7 @@ import { GRID, withInspectOptions, type InspectOptions } from './inspect-options
 export function modelCandidatesCommand(): Command {
   return withInspectOptions(
     new Command('candidates')
-      .description("write, per wafer of a lot, each class's highest local maxima of the model's map (place in wafer mm and raw score) as JSON lines, with the lot's truth")
+      .description("write, per wafer of a lot, each class's highest local maxima of the model's map (place in wafer mm and raw score) as JSON lines, with the lot's truth; for a model with a verifier, the classes it has an output for are its own checks (its manifest's count per class), each with the crop's probability and the confidence the judge thresholds")
       .argument('<source>', 'a recorded lot folder, or dataset chunks (e.g. data/test-*)')
       .requiredOption('--out <file>', 'JSON lines to write')
       .option('--per-class <n>', 'local maxima kept per class', int('--per-class'), 6)
@@ -28,7 +28,9 @@ export function modelCandidatesCommand(): Command {
     const model = await loadModel(o.model, GRID, { variant: variantFile(o.variant) });
     try {
       const classes = model.manifest.classes;
-      const queries = await canonicalQueries(model);
+      // a model with a verifier: its checks (place, map score, probability, confidence) for every class it has an output for
+      const verifier = model.manifest.verifier;
+      const queries = verifier ? await canonicalQueries(model, true) : await canonicalQueries(model);
       const map = scoreMap(model.manifest);
       const cells = map.size * map.size;
       const round = (v: number, d: number): number => Math.round(v * 10 ** d) / 10 ** d;
@@ -36,7 +38,9 @@ export function modelCandidatesCommand(): Command {
         const candidates = Object.fromEntries(
           classes.map((c, j) => [
             c,
-            localMaxima(w.scores, map, { top: o.perClass, min: o.minScore, offset: j * cells }).map((p) => ({ xMm: round(p.xMm, 2), yMm: round(p.yMm, 2), score: round(p.score, 4) })),
+            w.checks?.[j]
+              ? w.checks[j]!.map((p) => ({ xMm: round(p.xMm, 2), yMm: round(p.yMm, 2), score: round(p.score, 4), prob: round(p.prob, 6), confidence: round(p.confidence, 6) }))
+              : localMaxima(w.scores, map, { top: o.perClass, min: o.minScore, offset: j * cells }).map((p) => ({ xMm: round(p.xMm, 2), yMm: round(p.yMm, 2), score: round(p.score, 4) })),
           ]),
         );
         out.write(JSON.stringify({ wafer: w.wafer, truth: w.truth ?? [], candidates }) + '\n');

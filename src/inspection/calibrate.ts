@@ -14,7 +14,7 @@ export interface CalibratedSpec {
   text: string;
   kind: string;
   zone?: Zone;
-  /** judged by the model's verifier: its statistic is the highest probability of the wafer's checks in the zone */
+  /** judged by the model's verifier: its statistic is the highest confidence of the wafer's checks in the zone */
   by?: 'crops';
 }
 
@@ -74,7 +74,7 @@ export class ThresholdCalibration {
     if (this.specs[j].by === 'crops') {
       const checks = w.checks?.[j];
       if (!checks) throw new Error(`${w.wafer}: spec "${this.specs[j].text}" is judged by the verifier, and the wafer was scored without its checks`);
-      return checks.reduce((m, c) => (c.prob > m && inZone(zone, c.xMm, c.yMm) ? c.prob : m), 0);
+      return checks.reduce((m, c) => (c.confidence > m && inZone(zone, c.xMm, c.yMm) ? c.confidence : m), 0);
     }
     const N = this.map.size;
     const cells = N * N;
@@ -132,7 +132,8 @@ export class ThresholdCalibration {
       const threshold = good[rank - 1];
       const pos = present[j];
       const recall = pos.length ? pos.filter((x) => x > threshold).length / pos.length : null;
-      return { text: s.text, kind: s.kind, threshold: Math.min(0.999, Math.max(threshold, 1e-4)), goodMax: good[0], rank, recall };
+      // within what the file's five decimals keep apart from 0 and 1
+      return { text: s.text, kind: s.kind, threshold: Math.min(0.99999, Math.max(threshold, 1e-4)), goodMax: good[0], rank, recall };
     });
     const pairs: Record<string, Array<[number, number]>> = {};
     for (const { j, d, scores } of this.pendingSizes) {

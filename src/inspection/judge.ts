@@ -10,7 +10,7 @@ import type { Finding, Verdict } from './result.js';
 export interface JudgedSpec extends ReadSpec {
   /**
    * raw model score at which this spec's normalised score is 0.5; for a spec judged by the verifier
-   * (`by: 'crops'`), its probability
+   * (`by: 'crops'`), the crops' confidence
    */
   threshold: number;
   /** 'crops': judged by the model's verifier on crops of the visible frame, not by the map */
@@ -92,10 +92,10 @@ export const SAME_DEFECT_MM = 5;
 
 /** A verified spec's findings before its limits: the checks over its threshold, one per defect, sized by the verifier. */
 function verifiedRegions(checks: Check[], threshold: number): Array<{ xMm: number; yMm: number; sizeMm: number; score: number }> {
-  const over = checks.filter((c) => c.prob > threshold).sort((a, b) => b.prob - a.prob);
+  const over = checks.filter((c) => c.confidence > threshold).sort((a, b) => b.confidence - a.confidence);
   const kept: Check[] = [];
   for (const c of over) if (!kept.some((k) => Math.hypot(k.xMm - c.xMm, k.yMm - c.yMm) < SAME_DEFECT_MM)) kept.push(c);
-  return kept.map((c) => ({ xMm: c.xMm, yMm: c.yMm, sizeMm: c.sizeMm, score: normalise(c.prob, threshold) }));
+  return kept.map((c) => ({ xMm: c.xMm, yMm: c.yMm, sizeMm: c.sizeMm, score: normalise(c.confidence, threshold) }));
 }
 
 /**

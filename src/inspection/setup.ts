@@ -1,4 +1,5 @@
 import type { LoadedModel } from '../model/load.js';
+import { verifiedClasses } from '../model/manifest.js';
 import { defaultReadOptions, readRecipe, type ReadSpec, type SpecRejection } from '../specs/read.js';
 import type { Recipe } from '../specs/recipe.js';
 import { lookup, type ModelThresholds } from '../specs/thresholds.js';
@@ -23,7 +24,7 @@ export async function prepareSpecs(recipe: Recipe, model: LoadedModel, threshold
       continue;
     }
     // a verified class is judged by the verifier's probability and sized by the verifier's own fit
-    const verified = model.manifest.verifier?.classes.includes(s.kind) ?? false;
+    const verified = verifiedClasses(model.manifest).includes(s.kind);
     const sizeFit = verified ? model.manifest.verifier!.sizeFits[s.kind] : t.sizeFit;
     judged.push({ ...s, threshold: t.threshold, thresholdWithout: t.without, ...(verified ? { by: 'crops' as const } : {}), ...(sizeFit ? { sizeFit } : {}) });
     thresholdFrom[s.id] = t.from;
@@ -38,7 +39,7 @@ export function explain(s: JudgedSpec, from: 'spec' | 'class' | undefined): stri
     `  kind       ${s.kind} (${(s.confidence * 100).toFixed(0)}%${s.nearest.length > 1 ? `; then ${s.nearest.slice(1).map((n) => `${n.kind} ${(n.probability * 100).toFixed(0)}%`).join(', ')}` : ''})`,
     `  limit      ${s.size ? `size ${s.size.inclusive ? '>=' : '>'} ${s.size.mm} mm (from "${s.size.words}")` : s.count ? `count ${s.count.inclusive ? '>=' : '>'} ${s.count.count} (from "${s.count.words}")` : 'any size'}`,
     `  zone       ${s.zone ? `radius ${s.zone.minRadiusMm}–${s.zone.maxRadiusMm} mm (from "${s.zone.words}")` : 'whole wafer'}`,
-    `  threshold  ${s.threshold.toFixed(4)} ${s.by === 'crops' ? "verifier probability, on crops of the visible frame where the map peaks" : 'raw score'} (${from === 'spec' ? "calibrated for this spec and its zone" : 'calibrated for its class'})`,
+    `  threshold  ${s.threshold.toFixed(4)} ${s.by === 'crops' ? "verifier confidence, on crops of the visible frame where the map peaks" : 'raw score'} (${from === 'spec' ? "calibrated for this spec and its zone" : 'calibrated for its class'})`,
     `  needs      ${s.modalities.join(', ')}`,
   ];
   // a thresholds file from before they were calibrated has none: complete-wafer thresholds then judge

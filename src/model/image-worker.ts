@@ -31,6 +31,8 @@ export interface Check {
   score: number;
   /** probability that the spec's class's defect is in the crop */
   prob: number;
+  /** the crop's and the map's evidence together (manifest `verifier.mapWeights`): what the judge thresholds */
+  confidence: number;
   /** the verifier's size of it, mm */
   sizeMm: number;
 }
@@ -122,10 +124,20 @@ async function check(scores: Float32Array[], visible: Array<VisibleFrame | null>
   }
   for (const job of jobs) {
     const from = first.get(job.same ?? job)!;
-    out[job.w][job.j] = job.places.map((p, n) => ({ ...p, prob: probs[(from + n) * K + job.cls], sizeMm: sizes[(from + n) * K + job.cls] }));
+    const weight = v.mapWeights[v.classes[job.cls]] ?? 0;
+    out[job.w][job.j] = job.places.map((p, n) => {
+      const prob = probs[(from + n) * K + job.cls];
+      return { ...p, prob, confidence: sigmoid(logit(prob) + weight * logit(p.score)), sizeMm: sizes[(from + n) * K + job.cls] };
+    });
   }
   return out;
 }
+
+const logit = (p: number): number => {
+  const q = Math.min(1 - 1e-7, Math.max(1e-7, p));
+  return Math.log(q / (1 - q));
+};
+const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 
 function samePlaces(a: ReadonlyArray<{ xMm: number; yMm: number; score: number }>, b: ReadonlyArray<{ xMm: number; yMm: number; score: number }>): boolean {
   return a.length === b.length && a.every((p, i) => p.xMm === b[i].xMm && p.yMm === b[i].yMm && p.score === b[i].score);

@@ -1,7 +1,7 @@
 import { siblingModule, WorkerPool } from '../common/worker-pool.js';
 import type { VisibleFrame } from '../fusion/result.js';
 import type { Check, ImageBatch, ImageScores } from './image-worker.js';
-import type { ModelManifest } from './manifest.js';
+import { verifiedClasses, type ModelManifest } from './manifest.js';
 import type { SessionOptions } from './session.js';
 
 export interface ImageOptions extends SessionOptions {
@@ -70,9 +70,10 @@ export class ImageModelStage {
 
   /**
    * Queries from spec embeddings, checked against the model's embedding size. With the specs' kinds,
-   * those of a class the model's verifier checks are verified (their wafers need the visible frame).
+   * those of a class the model judges by its verifier are verified (their wafers need the visible
+   * frame); `all`: every class the verifier has an output for (to study it, `model candidates`).
    */
-  queries(embeddings: Float32Array[], kinds?: string[]): Queries {
+  queries(embeddings: Float32Array[], kinds?: string[], all = false): Queries {
     const D = this.manifest.embedding;
     const data = new Float32Array(embeddings.length * D);
     embeddings.forEach((e, i) => {
@@ -80,7 +81,8 @@ export class ImageModelStage {
       data.set(e, i * D);
     });
     const classes = this.manifest.verifier?.classes ?? [];
-    const verify = Int32Array.from(embeddings, (_, i) => (kinds ? classes.indexOf(kinds[i]) : -1));
+    const judged = all ? classes : verifiedClasses(this.manifest);
+    const verify = Int32Array.from(embeddings, (_, i) => (kinds && judged.includes(kinds[i]) ? classes.indexOf(kinds[i]) : -1));
     return { data, specs: embeddings.length, verify };
   }
 

@@ -2,7 +2,7 @@ import { DEFAULT_MODEL } from '../common/paths.js';
 import { TENSOR_CHANNELS } from '../fusion/grid.js';
 import type { GridSpec } from '../fusion/grid.js';
 import { ImageModelStage, type ImageOptions, type Queries } from './image.js';
-import { ModelError, readManifest, type ModelManifest } from './manifest.js';
+import { ModelError, readManifest, sha256, type ModelManifest } from './manifest.js';
 import { DEFAULT_SESSION } from './session.js';
 import { TextEncoder } from './text.js';
 
@@ -56,8 +56,7 @@ export async function loadModel(dir: string, grid: GridSpec, o: Partial<ImageOpt
   return {
     dir,
     manifest,
-    // the verifier's hash too: its thresholds are probabilities of that verifier, not of another
-    id: `${manifest.id}@${file.sha256.slice(0, 12)}${manifest.files.verifier ? `+${manifest.files.verifier.sha256.slice(0, 12)}` : ''}`,
+    id: modelId(manifest, file.sha256),
     text,
     image,
     close: async () => {
@@ -66,8 +65,27 @@ export async function loadModel(dir: string, grid: GridSpec, o: Partial<ImageOpt
   };
 }
 
-/** Each class's canonical spec as the image model's queries, in the manifest's class order. */
-export async function canonicalQueries(model: LoadedModel): Promise<Queries> {
-  const readings = await model.text.read(model.manifest.classes.map((c) => model.manifest.canonical[c]));
-  return model.image.queries(readings.map((r) => r.embedding));
+/**
+ * What thresholds and result records name a model by: its id and its image file's hash, and for a model
+ * with a verifier a hash of the verifier file and its map weights too (its thresholds are confidences
+ * of exactly those).
+ */
+export function modelId(manifest: ModelManifest, imageSha256: string): string {
+  const v = manifest.verifier && manifest.files.verifier;
+  const tag = v ? `+${sha256(Buffer.from(v.sha256 + JSON.stringify(Object.entries(manifest.verifier!.mapWeights).sort()))).slice(0, 12)}` : '';
+  return `${manifest.id}@${imageSha256.slice(0, 12)}${tag}`;
+}
+
+/**
+ * Each class's canonical spec as the image model's queries, in the manifest's class order; `verify`:
+ * with the verifier's checks for every class it has an output for.
+ */
+export async function canonicalQueries(model: LoadedModel, verify = false): Promise<Queries> {
+  const classes = model.manifest.classes;
+  const readings = await model.text.read(classes.map((c) => model.manifest.canonical[c]));
+  return model.image.queries(
+    readings.map((r) => r.embedding),
+    verify ? classes : undefined,
+    verify,
+  );
 }

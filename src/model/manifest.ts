@@ -13,12 +13,16 @@ const onnxFile = z.object({ path: z.string(), sha256: z.string().length(64), inp
 
 /**
  * A second look at the visible frame's own pixels: crops of `cropPx` around the `perClass` highest
- * local maxima (at least `minScore`) of each of `classes`' maps; per crop and class, the probability
- * that the class's defect is in it and its size. Those classes are judged by the probability, and
- * their findings sized by `sizeFits` (true = slope x the verifier's size + offset, give or take spread).
+ * local maxima (at least `minScore`) of a class's map; per crop and class (`classes`, the output's
+ * columns), the probability that the class's defect is in it and its size. The classes with a map
+ * weight are judged by the crops: each crop's confidence is sigmoid(logit(probability) + weight x
+ * logit(map score)), both pieces of evidence together (weights chosen on a calibration lot,
+ * models/tools/map_weights.py); their findings are sized by `sizeFits` (true = slope x the verifier's
+ * size + offset, give or take spread). A class without a weight is judged on the map.
  */
 const verifierSchema = z.object({
   classes: z.array(z.string()).min(1),
+  mapWeights: z.record(z.string(), z.number().min(0)).default({}),
   cropPx: z.number().int().positive(),
   perClass: z.number().int().positive(),
   minScore: z.number().min(0).max(1),
@@ -55,7 +59,15 @@ export const manifestSchema = z.object({
 }).refine((m) => !m.verifier || m.verifier.classes.every((c) => m.classes.includes(c)), {
   message: 'the verifier checks classes the model does not have',
   path: ['verifier', 'classes'],
+}).refine((m) => !m.verifier || Object.keys(m.verifier.mapWeights).every((c) => m.verifier!.classes.includes(c)), {
+  message: 'a map weight for a class the verifier does not check',
+  path: ['verifier', 'mapWeights'],
 });
+
+/** The classes a model judges by its verifier's crops (the rest on the map). */
+export function verifiedClasses(m: ModelManifest): string[] {
+  return m.verifier ? m.verifier.classes.filter((c) => m.verifier!.mapWeights[c] !== undefined) : [];
+}
 export type ModelManifest = z.infer<typeof manifestSchema>;
 export type OnnxFile = z.infer<typeof onnxFile>;
 
