@@ -81,4 +81,4 @@ BASE="$build/wafer-mm-8" CARD_COMMANDS="models/build.sh $seed $steps" models/fin
   --batch 24 --crop 96 --text-batch 32 --threads 1 --drop-modality 0.15 --lr 2.5e-4 --val-every 1250 --seed "$(( seed + 8 ))"
 # wafer-mm-10: wafer-mm-9 with the crop verifier for the four classes seen in the visible frame
 # (models/README.md, "The crop verifier"); its thresholds are calibrated on a recorded lot
-DATA="$data" models/verifier.sh wafer-mm-10
+DATA="$data" models/verifier.sh wafer-mm-10 3000 600 300
