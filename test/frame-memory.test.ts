@@ -5,6 +5,7 @@ import { SyntheticCapture } from '../src/capture/synthetic.js';
 import { MODALITIES } from '../src/common/modality.js';
 import type { FrameSet } from '../src/frames/frame.js';
 import { SharedPixelPool } from '../src/frames/pixel-pool.js';
+import { BufferPool } from '../src/common/buffer-pool.js';
 import { FusionStage } from '../src/fusion/stage.js';
 import { runLine } from '../src/service/line.js';
 import { REPO_ROOT, SMALL_STATION } from './helpers.js';
@@ -32,6 +33,35 @@ t.test('pool: buffers taken between open and close come back on release; others 
   pool.close();
   t.equal(pool.created, 4);
 });
+
+t.test('file buffers: frames of a new size every wafer (PNG, JPEG) reuse what fits and hold no more than the pool keeps', async (t) => {
+  const pool = new BufferPool(12);
+  let created = 0;
+  let largest = 0;
+  let wrong = 0;
+  for (let w = 0; w < 2000; w++) {
+    // three compressed frames a wafer, each a few kB off the last wafer's
+    const sizes = [7_700_000, 2_100_000, 3_300_000].map((s) => s + ((w * 7919) % 20_000) - 10_000);
+    const got = sizes.map((s) => {
+      const b = pool.bytes(s);
+      if (b.length !== s) wrong++;
+      if (b.byteOffset === 0 && b.buffer.byteLength === s && !seen.has(b.buffer)) {
+        seen.add(b.buffer);
+        created++;
+      }
+      return b;
+    });
+    const tensor = pool.take(2_097_152);
+    if (tensor.byteLength !== 2_097_152) wrong++;
+    for (const b of got) pool.release(b.buffer as ArrayBuffer);
+    pool.release(tensor);
+    largest = Math.max(largest, pool.retainedBytes);
+  }
+  t.equal(wrong, 0, 'every buffer of the size asked for');
+  t.ok(largest <= 12 * 7_710_000, `at most 12 buffers held (${(largest / 1e6).toFixed(1)} MB at most)`);
+  t.ok(created < 100, `buffers reused across wafers: ${created} created for 6000 frames`);
+});
+const seen = new WeakSet<ArrayBufferLike>();
 
 t.test('recycled frame memory renders the same wafers as fresh memory', async (t) => {
   const line = { seed: 9, station: SMALL_STATION, defectRate: 0.7, poolSize: 0 };
