@@ -46,4 +46,14 @@ t.test('calibrate thresholds: every class, a zoned spec, and each again without 
   const zoned = lookup(m, 'any void within 60 mm of the centre', 'void')!;
   t.equal(zoned.from, 'spec');
   t.same(zoned.without, { visible: m.without.visible!.specs[0].threshold, infrared: m.without.infrared!.specs[0].threshold });
+
+  // a second model into the same file: the first keeps its thresholds and the command that made them
+  t.match(m.producedBy, new RegExp(`^wafer-inspect calibrate thresholds --model \\S*wafer-mm-9 --variant fp32 --good ${lot} --target-frr 0.003 --recipe ${recipe}$`));
+  const r2 = spawnSync(process.execPath, [CLI, 'calibrate', 'thresholds', '--model', join(REPO_ROOT, 'models/wafer-mm-2'), '--variant', 'int8', '--good', lot, '--out', out, '--station', `${REPO_ROOT}calibration/reference`], { encoding: 'utf8' });
+  t.equal(r2.status, 0, r2.stderr);
+  const both = await readThresholds(out);
+  t.same(both.models[id], m, "the first model's entry is left as it was");
+  const [, second] = Object.keys(both.models);
+  t.match(second, /^wafer-mm-2@[0-9a-f]{12}$/);
+  t.match(both.models[second].producedBy, /--model \S*wafer-mm-2 --variant int8 --good /);
 });

@@ -71,8 +71,8 @@ export function calibrateThresholdsCommand(): Command {
       const kinds = Object.fromEntries(
         classes.map((c, j) => [c, { threshold: roundThreshold(r.specs[j].threshold), ...(r.sizeFits[c] ? { sizeFit: { slope: r.sizeFits[c].slope, offset: r.sizeFits[c].offset, spread: r.sizeFits[c].spread } } : {}) }]),
       );
-      file.producedBy = `wafer-inspect calibrate thresholds --good ${o.good}${o.defects ? ` --defects ${o.defects}` : ''} --target-frr ${o.targetFrr}${o.recipe ? ` --recipe ${o.recipe}` : ''}`;
       file.models[model.id] = {
+        producedBy: `wafer-inspect calibrate thresholds --model ${o.model} --variant ${o.variant} --good ${o.good}${o.defects ? ` --defects ${o.defects}` : ''} --target-frr ${o.targetFrr}${o.recipe ? ` --recipe ${o.recipe}` : ''}`,
         targetFalseRejectRate: o.targetFrr,
         expectedFalseRejectRate: Math.round(r.expectedFrr * 1e6) / 1e6,
         goodWafers: r.goodWafers,

@@ -11,6 +11,7 @@ import { MODALITIES, type Modality } from '../common/modality.js';
  * `without`: the same, calibrated on the same good wafers with one modality left out as a missing
  * frame is, for the classes that do not need it. A model reads a wafer without a modality differently
  * (its gate weighs the others), so a threshold set on complete wafers would fail good ones.
+ * `producedBy`: per model, the command that calibrated it (models in one file come from different lots).
  */
 const entry = z.object({
   threshold: z.number().min(0).max(1),
@@ -22,6 +23,7 @@ export const thresholdsSchema = z.object({
   models: z.record(
     z.string(),
     z.object({
+      producedBy: z.string().optional(),
       targetFalseRejectRate: z.number(),
       /** sum of the specs' ranks among the good wafers' scores / (good wafers + 1): the expected rate on new good wafers is at most this */
       expectedFalseRejectRate: z.number().optional(),
