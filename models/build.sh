@@ -82,3 +82,5 @@ BASE="$build/wafer-mm-8" CARD_COMMANDS="models/build.sh $seed $steps" models/fin
 # wafer-mm-10: wafer-mm-9 with the crop verifier for the four classes seen in the visible frame
 # (models/README.md, "The crop verifier"); its thresholds are calibrated on a recorded lot
 DATA="$data" models/verifier.sh wafer-mm-10 3000 600 300
+# wafer-mm-11: the same verifier trained on lots three times larger, twice as long
+DATA="$data" models/verifier.sh wafer-mm-11 6000 2000 1000

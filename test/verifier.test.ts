@@ -14,7 +14,13 @@ import { CLI, REPO_ROOT, tempDir } from './helpers.js';
 const GRID = { size: 256, fieldMm: 320, roiRadiusMm: 158 };
 const rim = (deg: number, r = 150): { xMm: number; yMm: number } => ({ xMm: r * Math.cos((deg * Math.PI) / 180), yMm: r * Math.sin((deg * Math.PI) / 180) });
 
-t.test('the shipped verifier: on a freshly rendered lot, its surest check of each planted defect\'s class is on the defect and over the station\'s threshold, which good wafers stay under', async (t) => {
+// per shipped model, the classes its judge weighs crops for (verifier.mapWeights, chosen on the calibration lot C14)
+const SHIPPED: Array<[string, string[], string]> = [
+  ['wafer-mm-10', ['edge-burr', 'scratch', 'particle'], 'edge chips are left to the map: its crops found none more on the calibration lot'],
+  ['wafer-mm-11', ['edge-burr', 'edge-chip', 'scratch', 'particle'], 'every class the verifier knows is judged on crops and map together'],
+];
+
+t.test('the shipped verifiers: on a freshly rendered lot, the surest check of each planted defect\'s class is on the defect and over the station\'s threshold, which good wafers stay under', async (t) => {
   const dir = tempDir(t);
   const lot = join(dir, 'lot');
   const line = new SyntheticLine({ seed: 7373, poolSize: 0 });
@@ -34,40 +40,42 @@ t.test('the shipped verifier: on a freshly rendered lot, its surest check of eac
   }
   await writer.close();
 
-  const model = await loadModel(join(REPO_ROOT, 'models/wafer-mm-10'), GRID);
-  t.teardown(() => model.close());
-  const v = model.manifest.verifier!;
-  t.same(v.classes, ['edge-burr', 'edge-chip', 'scratch', 'particle']);
-  const readings = await model.text.read(model.manifest.classes.map((c) => model.manifest.canonical[c]));
-  const queries = model.image.queries(
-    readings.map((r) => r.embedding),
-    model.manifest.classes,
-  );
-  t.ok(model.image.needsVisible(queries));
-  const wafers: ScoredWafer[] = [];
-  const r = await forEachScored(lot, model, queries, { stationDir: join(REPO_ROOT, 'calibration/reference'), grid: GRID }, (w) => wafers.push(w));
-  t.same(r, { scored: plans.length, unusable: 0 });
-  const byId = new Map(wafers.map((w) => [w.wafer, w]));
-  const judged = verifiedClasses(model.manifest);
-  t.same(judged, ['edge-burr', 'scratch', 'particle'], 'edge chips are left to the map: the crops found none more on the calibration lot');
-  const path = join(REPO_ROOT, 'calibration/reference/thresholds.yaml');
-  const thresholds = forModel(await readThresholds(path), model.id, path);
-  for (const [j, c] of model.manifest.classes.entries()) {
-    const checked = wafers.map((w) => w.checks![j]);
-    if (!judged.includes(c)) {
-      t.ok(checked.every((x) => x === null), `${c} is judged on the map: no checks`);
-      continue;
+  for (const [id, expected, why] of SHIPPED) await t.test(id, async (t) => {
+    const model = await loadModel(join(REPO_ROOT, 'models', id), GRID);
+    t.teardown(() => model.close());
+    const v = model.manifest.verifier!;
+    t.same(v.classes, ['edge-burr', 'edge-chip', 'scratch', 'particle']);
+    const readings = await model.text.read(model.manifest.classes.map((c) => model.manifest.canonical[c]));
+    const queries = model.image.queries(
+      readings.map((r) => r.embedding),
+      model.manifest.classes,
+    );
+    t.ok(model.image.needsVisible(queries));
+    const wafers: ScoredWafer[] = [];
+    const r = await forEachScored(lot, model, queries, { stationDir: join(REPO_ROOT, 'calibration/reference'), grid: GRID }, (w) => wafers.push(w));
+    t.same(r, { scored: plans.length, unusable: 0 });
+    const byId = new Map(wafers.map((w) => [w.wafer, w]));
+    const judged = verifiedClasses(model.manifest);
+    t.same(judged, expected, why);
+    const path = join(REPO_ROOT, 'calibration/reference/thresholds.yaml');
+    const thresholds = forModel(await readThresholds(path), model.id, path);
+    for (const [j, c] of model.manifest.classes.entries()) {
+      const checked = wafers.map((w) => w.checks![j]);
+      if (!judged.includes(c)) {
+        t.ok(checked.every((x) => x === null), `${c} is judged on the map: no checks`);
+        continue;
+      }
+      t.ok(checked.every((x) => x !== null && x.length > 0 && x.length <= v.perClass), `${c}: between 1 and ${v.perClass} checks on every wafer`);
+      const goodHigh = Math.max(...['good-1', 'good-2'].map((g) => Math.max(...byId.get(g)!.checks![j]!.map((x) => x.confidence))));
+      const w = byId.get(c)!;
+      const d = w.truth![0];
+      const best = [...w.checks![j]!].sort((a, b) => b.confidence - a.confidence)[0];
+      t.ok(Math.hypot(best.xMm - d.xMm, best.yMm - d.yMm) <= d.sizeMm / 2 + 2.5, `${c}: the surest check is on the defect (${JSON.stringify(best)}, truth ${JSON.stringify(d)})`);
+      const threshold = thresholds.kinds[c].threshold;
+      t.ok(best.confidence > threshold && threshold > goodHigh, `${c}: confidence ${best.confidence.toFixed(4)} over the station's threshold ${threshold}, which the good wafers' highest ${goodHigh.toFixed(4)} is under`);
+      t.ok(best.sizeMm > 0, `${c}: sized (${best.sizeMm.toFixed(2)} mm against ${d.sizeMm})`);
     }
-    t.ok(checked.every((x) => x !== null && x.length > 0 && x.length <= v.perClass), `${c}: between 1 and ${v.perClass} checks on every wafer`);
-    const goodHigh = Math.max(...['good-1', 'good-2'].map((g) => Math.max(...byId.get(g)!.checks![j]!.map((x) => x.confidence))));
-    const w = byId.get(c)!;
-    const d = w.truth![0];
-    const best = [...w.checks![j]!].sort((a, b) => b.confidence - a.confidence)[0];
-    t.ok(Math.hypot(best.xMm - d.xMm, best.yMm - d.yMm) <= d.sizeMm / 2 + 2.5, `${c}: the surest check is on the defect (${JSON.stringify(best)}, truth ${JSON.stringify(d)})`);
-    const threshold = thresholds.kinds[c].threshold;
-    t.ok(best.confidence > threshold && threshold > goodHigh, `${c}: confidence ${best.confidence.toFixed(4)} over the station's threshold ${threshold}, which the good wafers' highest ${goodHigh.toFixed(4)} is under`);
-    t.ok(best.sizeMm > 0, `${c}: sized (${best.sizeMm.toFixed(2)} mm against ${d.sizeMm})`);
-  }
+  });
 });
 
 t.test('the verifier\'s training pipeline: candidates, a few steps, export, and the folder loads in onnxruntime-node', async (t) => {
