@@ -15,29 +15,12 @@ import os
 
 import numpy as np
 
+from data import auroc  # rank-sum AUROC, ties shared, as the model's own evaluation
+
 
 def logit(p):
     p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
     return np.log(p / (1 - p))
-
-
-def auroc(pos, neg):
-    """Mann-Whitney: the chance a positive scores above a negative, ties counted half."""
-    pos, neg = np.asarray(pos, dtype=np.float64), np.asarray(neg, dtype=np.float64)
-    if len(pos) == 0 or len(neg) == 0:
-        return float("nan")
-    allv = np.concatenate([pos, neg])
-    order = allv.argsort(kind="mergesort")
-    ranks = np.empty(len(allv))
-    sorted_v = allv[order]
-    i = 0
-    while i < len(sorted_v):
-        j = i
-        while j + 1 < len(sorted_v) and sorted_v[j + 1] == sorted_v[i]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    return float((ranks[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
 def wafer_score(checks, how, w):
@@ -69,7 +52,7 @@ def main():
                 continue
             s = [wafer_score(r["candidates"].get(cls, []), how, w) for r in rows]
             s = np.nan_to_num(np.array(s), neginf=-1e9)
-            res[how] = round(auroc(s[np.array(has)], s[~np.array(has)]), 4)
+            res[how] = round(auroc(s, has), 4)
         out[cls] = res
         print(f"{cls}: {json.dumps(res)}")
     print(json.dumps({"checks": os.path.basename(a.checks), "wafers": len(rows), "auroc": out}))

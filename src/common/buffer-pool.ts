@@ -15,12 +15,10 @@ export class BufferPool {
    * recycled one up to a quarter larger, else a new one.
    */
   bytes(size: number): Buffer {
-    let best = this.free.findIndex((ab) => ab.byteLength === size);
-    if (best < 0) {
-      for (let i = 0; i < this.free.length; i++) {
-        const n = this.free[i].byteLength;
-        if (n > size && n <= size * 1.25 && (best < 0 || n < this.free[best].byteLength)) best = i;
-      }
+    let best = -1;
+    for (let i = 0; i < this.free.length; i++) {
+      const n = this.free[i].byteLength;
+      if (n >= size && n <= size * 1.25 && (best < 0 || n < this.free[best].byteLength)) best = i;
     }
     const ab = best >= 0 ? this.free.splice(best, 1)[0] : new ArrayBuffer(size);
     return Buffer.from(ab, 0, size);
