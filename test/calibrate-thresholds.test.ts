@@ -57,3 +57,21 @@ t.test('calibrate thresholds: every class, a zoned spec, and each again without 
   t.match(second, /^wafer-mm-2@[0-9a-f]{12}$/);
   t.match(both.models[second].producedBy, /--model \S*wafer-mm-2 --variant int8 --good /);
 });
+
+t.test('calibrate thresholds: --good with a pattern takes every recorded lot it matches, and names a source that matches none', async (t) => {
+  const dir = tempDir(t);
+  await recordSynthetic({ count: 4, out: join(dir, 'lot-a'), format: 'tiff', rateHz: 15, workers: 2, line: { seed: 32, defectRate: 0, station: SMALL_STATION } });
+  await recordSynthetic({ count: 3, out: join(dir, 'lot-b'), format: 'tiff', rateHz: 15, workers: 2, line: { seed: 33, defectRate: 0, station: SMALL_STATION } });
+  await recordSynthetic({ count: 2, out: join(dir, 'other'), format: 'tiff', rateHz: 15, workers: 2, line: { seed: 34, defectRate: 0, station: SMALL_STATION } });
+  const out = join(dir, 'thresholds.yaml');
+  const run = (good: string) =>
+    spawnSync(process.execPath, [CLI, 'calibrate', 'thresholds', '--good', good, '--out', out, '--station', `${REPO_ROOT}calibration/reference`], { encoding: 'utf8' });
+  const r = run(join(dir, 'lot-*'));
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /^wafer-mm-9@[0-9a-f]{12}: 7 good wafers;/, 'both lots, not the folder the pattern does not match');
+  const [m] = Object.values((await readThresholds(out)).models);
+  t.equal(m.goodWafers, 7);
+  const none = run(join(dir, 'cal-*'));
+  t.not(none.status, 0);
+  t.match(none.stderr, `${join(dir, 'cal-*')}: no recorded lot (a folder holding manifest.jsonl, or a pattern such as data/lot-* matching such folders) and no dataset chunks`);
+});

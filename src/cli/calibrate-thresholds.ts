@@ -16,8 +16,8 @@ export function calibrateThresholdsCommand(): Command {
       .description(
         "pick each spec's score threshold for a target false-reject rate on known-good wafers, and again with each modality left out as a missing frame is (for the specs that do not need it), and write the station's thresholds file",
       )
-      .requiredOption('--good <source>', 'known-good wafers: a recorded lot folder, or dataset chunks (e.g. data/good-*); wafers with defects in their truth are used as --defects')
-      .option('--defects <source>', 'wafers with known defects, to report recall at the chosen thresholds and fit sizes')
+      .requiredOption('--good <source>', 'known-good wafers: a recorded lot folder, several (e.g. data/lot-*: every lot folder it matches), or dataset chunks (e.g. data/good-*); wafers with defects in their truth are used as --defects')
+      .option('--defects <source>', 'wafers with known defects (a source as for --good), to report recall at the chosen thresholds, share the false-reject budget among the specs and fit sizes')
       .option('--target-frr <rate>', 'false-reject rate on good wafers, for all specs together', rate, 0.003)
       .option('--recipe <file>', "also calibrate this recipe's specs that have a zone (every class is always calibrated; other specs use their class's threshold)")
       .option('--out <file>', 'thresholds file to write (default: the station\'s)'),

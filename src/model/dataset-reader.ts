@@ -9,10 +9,15 @@ import type { LoadedModel } from './load.js';
 /** Dataset chunks (`wafer-inspect dataset` output) matching a prefix pattern with * in its last part, e.g. data/test-*. */
 export async function datasetPrefixes(pattern: string): Promise<string[]> {
   const dir = dirname(pattern);
-  const re = new RegExp('^' + basename(pattern).replace(/[.+?^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*') + '\\.json$');
+  const re = namePattern(basename(pattern), '\\.json');
   const names = (await readdir(dir)).filter((n) => re.test(n)).sort();
   if (names.length === 0) throw new Error(`no dataset chunks match ${pattern}.json`);
   return names.map((n) => join(dir, n.slice(0, -'.json'.length)));
+}
+
+/** A file name pattern with * (any run of characters) as a regular expression, with `suffix` after it. */
+export function namePattern(pattern: string, suffix = ''): RegExp {
+  return new RegExp('^' + pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*') + suffix + '$');
 }
 
 export interface DatasetWafer {
