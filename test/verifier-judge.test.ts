@@ -32,7 +32,7 @@ t.test('crops: centred on the place\'s pixel, black outside the frame, each chan
   data.set([250, 250, 250], (4 * W + 5) * 3);
   const frame: VisibleFrame = { width: W, height: H, data, pxToMm: [[0.5, 0, -2.5], [0, -0.5, 2]] };
   const out = new Float32Array(2 * 3 * 16).fill(NaN);
-  cutCrops(frame, [{ xMm: 0, yMm: 0 }, { xMm: -2.5, yMm: 2 }], 4, out, 0);
+  cutCrops(frame, [{ xMm: 0, yMm: 0 }, { xMm: -2.5, yMm: 2 }], { px: 4, mmPerPx: 0.5 }, out, 0);
   const px = (n: number, c: number, i: number, j: number): number => Math.round(out[n * 48 + c * 16 + i * 4 + j] * 255);
   // crop 0 covers columns 3..6 and rows 2..5; the bright pixel sits at (2, 2), the crop's centre
   t.equal(px(0, 0, 2, 2), 250 - 40, 'red: the centre pixel less the median of 30, 40, 50, 60 (each four times) and 250, the lower middle one');

@@ -2,7 +2,8 @@
 candidates`), and the small CNN that looks at them: shared by verify_probe.py and verifier.py.
 
 The appliance cuts the same crops (src/model/crops.ts): 48 x 48 pixels centred on the pixel the
-candidate's wafer mm fall on, black outside the frame, each channel less its median, / 255.
+candidate's wafer mm fall on, black outside the frame, each channel less its median, / 255; from a
+station of another visible pitch, resampled to this station's.
 """
 import json
 import os
@@ -47,6 +48,13 @@ class Frames:
         c = min(max(c, 0), im.shape[1] - 2 * HALF - 1) + HALF
         r = min(max(r, 0), im.shape[0] - 2 * HALF - 1) + HALF
         return im[r - HALF : r + HALF, c - HALF : c + HALF].copy()
+
+
+def pitch(station):
+    """The station's visible pitch, mm per pixel: the verifier's crops are cut at it, and the appliance
+    resamples another station's frames to it (model.json `verifier.mmPerPx`)."""
+    m = np.array(yaml.safe_load(open(os.path.join(station, "station.yaml")))["modalities"]["visible"]["pxToMm"])
+    return round(float(np.hypot(m[0, 0], m[1, 0])), 4)
 
 
 def present(x, y, truth):

@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(__file__))
-from crops import CLASSES, HALF, SIZE0, Exported, Verifier, crops, prep  # noqa: E402
+from crops import CLASSES, HALF, SIZE0, Exported, Verifier, crops, pitch, prep  # noqa: E402
 from export import onnx_entry  # noqa: E402
 
 PER_CLASS = 6
@@ -126,7 +126,7 @@ def main():
     base["files"]["verifier"] = onnx_entry(os.path.join(a.out, "verifier.onnx"), "verifier.onnx")
     base["verifier"] = {
         "base": base_id,
-        "classes": CLASSES, "cropPx": 2 * HALF, "perClass": PER_CLASS, "minScore": MIN_SCORE,
+        "classes": CLASSES, "cropPx": 2 * HALF, "mmPerPx": pitch(a.station), "perClass": PER_CLASS, "minScore": MIN_SCORE,
         "sizeFits": fits, "parameters": sum(p.numel() for p in net.parameters()),
         "training": {"train": os.path.basename(a.train.rstrip("/")), "good": os.path.basename(a.good.rstrip("/")), "goodTrain": a.good_train,
                      "heldOut": a.held_out, "steps": a.steps, "seed": a.seed, "crops": len(x)},

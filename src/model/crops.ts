@@ -1,32 +1,62 @@
 import { invertAffine } from '../common/affine.js';
 import type { VisibleFrame } from '../fusion/result.js';
 
+/** How much coarser than the verifier's own pitch a visible frame may be before its crops cannot show what it learnt to see. */
+export const MAX_COARSER = 1.5;
+
 /**
  * Verifier input for places on a wafer: per place a [3, P, P] crop of the visible frame centred on the
  * pixel the place falls on (black outside the frame), each channel less its median and / 255, which
  * takes out the film's colour (it varies from wafer to wafer) and keeps the defect's contrast. Written
- * into `out` from crop `at`. The same as models/tools/crops.py's, which trained the verifier.
+ * into `out` from crop `at`. The same as models/tools/crops.py's, which trained the verifier, on
+ * frames of the pitch it was trained on (`mmPerPx`); another station's frames are resampled to that
+ * pitch (bilinear, averaged over the frame pixels a crop pixel spans), so a defect shows at the size
+ * the verifier knows. A frame much coarser than that is refused: enlarging it adds no detail, and
+ * the verifier reads the blur as defects.
  */
-export function cutCrops(frame: VisibleFrame, places: ReadonlyArray<{ xMm: number; yMm: number }>, P: number, out: Float32Array, at = 0): void {
+export function cutCrops(frame: VisibleFrame, places: ReadonlyArray<{ xMm: number; yMm: number }>, crop: { px: number; mmPerPx: number }, out: Float32Array, at = 0): void {
   const inv = invertAffine(frame.pxToMm);
   const { width: W, height: H, data } = frame;
+  const P = crop.px;
   const half = P >> 1;
   const plane = P * P;
+  const pitch = Math.hypot(frame.pxToMm[0][0], frame.pxToMm[1][0]);
+  // frame pixels per crop pixel
+  const s = crop.mmPerPx / pitch;
+  if (s * MAX_COARSER < 1) {
+    throw new Error(`visible frame at ${pitch.toFixed(4)} mm/px is too coarse for the verifier, which reads crops at ${crop.mmPerPx} mm/px (at most ${MAX_COARSER} times coarser)`);
+  }
+  const exact = Math.abs(s - 1) < 0.01;
+  const k = Math.ceil(s);
   const hist = new Int32Array(256);
   // torch's median of an even count: the lower of the two middle values
   const middle = (plane - 1) >> 1;
+  const pixel = (r: number, q: number, c: number): number => (r >= 0 && r < H && q >= 0 && q < W ? data[(r * W + q) * 3 + c] : 0);
+  const bilinear = (y: number, x: number, c: number): number => {
+    const r = Math.floor(y);
+    const q = Math.floor(x);
+    const fy = y - r;
+    const fx = x - q;
+    return (1 - fy) * ((1 - fx) * pixel(r, q, c) + fx * pixel(r, q + 1, c)) + fy * ((1 - fx) * pixel(r + 1, q, c) + fx * pixel(r + 1, q + 1, c));
+  };
   places.forEach((p, n) => {
-    const col = Math.min(W - 1, Math.max(0, Math.round(inv[0][0] * p.xMm + inv[0][1] * p.yMm + inv[0][2])));
-    const row = Math.min(H - 1, Math.max(0, Math.round(inv[1][0] * p.xMm + inv[1][1] * p.yMm + inv[1][2])));
+    const x = inv[0][0] * p.xMm + inv[0][1] * p.yMm + inv[0][2];
+    const y = inv[1][0] * p.xMm + inv[1][1] * p.yMm + inv[1][2];
+    const col = Math.min(W - 1, Math.max(0, Math.round(x)));
+    const row = Math.min(H - 1, Math.max(0, Math.round(y)));
     const base = (at + n) * 3 * plane;
     for (let c = 0; c < 3; c++) {
       hist.fill(0);
       const o = base + c * plane;
       for (let i = 0; i < P; i++) {
-        const r = row - half + i;
         for (let j = 0; j < P; j++) {
-          const k = col - half + j;
-          const v = r >= 0 && r < H && k >= 0 && k < W ? data[(r * W + k) * 3 + c] : 0;
+          let v: number;
+          if (exact) v = pixel(row - half + i, col - half + j, c);
+          else {
+            let sum = 0;
+            for (let u = 0; u < k; u++) for (let w = 0; w < k; w++) sum += bilinear(y + (i - half + (u + 0.5) / k - 0.5) * s, x + (j - half + (w + 0.5) / k - 0.5) * s, c);
+            v = Math.round(sum / (k * k));
+          }
           out[o + i * P + j] = v;
           hist[v]++;
         }

@@ -111,7 +111,7 @@ async function check(scores: Float32Array[], visible: Array<VisibleFrame | null>
   const first = new Map<Job, number>();
   for (const job of jobs) {
     if (job.same) continue;
-    cutCrops(visible[job.w]!, job.places, P, cropBuffer, at);
+    cutCrops(visible[job.w]!, job.places, { px: P, mmPerPx: v.mmPerPx }, cropBuffer, at);
     first.set(job, at);
     at += job.places.length;
   }

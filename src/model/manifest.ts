@@ -24,6 +24,8 @@ const verifierSchema = z.object({
   classes: z.array(z.string()).min(1),
   mapWeights: z.record(z.string(), z.number().min(0)).default({}),
   cropPx: z.number().int().positive(),
+  /** the visible pitch of the frames it was trained on: crops of other frames are resampled to it */
+  mmPerPx: z.number().positive(),
   perClass: z.number().int().positive(),
   minScore: z.number().min(0).max(1),
   sizeFits: z.record(z.string(), z.object({ slope: z.number(), offset: z.number(), spread: z.number().min(0) })).default({}),

@@ -1,0 +1,88 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import type { VisibleFrame } from '../src/fusion/result.js';
+import type { ResultRecord } from '../src/inspection/result.js';
+import { cutCrops, MAX_COARSER } from '../src/model/crops.js';
+import { recordSynthetic } from '../src/sim/record.js';
+import { CLI, REPO_ROOT, SMALL_STATION, tempDir } from './helpers.js';
+
+/**
+ * The verifier learnt defects at the pitch of the station its crops came from (model.json
+ * `verifier.mmPerPx`); a station whose visible camera has another pitch gets crops resampled to it,
+ * and one too coarse for it is refused rather than read as blur.
+ */
+
+/** A frame of `pitch` mm per pixel, wafer (0, 0) at its centre, grey with a dark 3 mm disc at (3, -2) mm. */
+function scene(pitch: number, size = 120): VisibleFrame {
+  const data = new Uint8Array(size * size * 3).fill(150);
+  const half = (size * pitch) / 2;
+  for (let r = 0; r < size; r++) {
+    for (let c = 0; c < size; c++) {
+      // the pixel's share of the disc, from a 4 x 4 sampling of its area
+      let inside = 0;
+      for (let u = 0; u < 4; u++) for (let v = 0; v < 4; v++) inside += Math.hypot(-half + (c + (v + 0.5) / 4) * pitch - 3, half - (r + (u + 0.5) / 4) * pitch + 2) < 1.5 ? 1 : 0;
+      data.fill(Math.round(150 - (120 * inside) / 16), (r * size + c) * 3, (r * size + c) * 3 + 3);
+    }
+  }
+  return { width: size, height: size, data, pxToMm: [[pitch, 0, -half + pitch / 2], [0, -pitch, half - pitch / 2]] };
+}
+
+/** Of a crop's first channel, the disc's area in crop pixels (each pixel's darkness below the grey over the disc's contrast, summed) and its centre. */
+function disc(crop: Float32Array, P: number): { area: number; row: number; col: number } {
+  let area = 0;
+  let row = 0;
+  let col = 0;
+  for (let i = 0; i < P; i++) {
+    for (let j = 0; j < P; j++) {
+      const dark = Math.max(0, (-crop[i * P + j] * 255) / 120);
+      area += dark;
+      row += i * dark;
+      col += j * dark;
+    }
+  }
+  return { area, row: row / area, col: col / area };
+}
+
+t.test('crops are cut at the verifier\'s pitch: a 3 mm disc covers as many crop pixels from a finer or a slightly coarser frame', async (t) => {
+  const P = 16;
+  const crop = { px: P, mmPerPx: 0.5 };
+  const cut = (pitch: number): Float32Array => {
+    const out = new Float32Array(3 * P * P);
+    cutCrops(scene(pitch), [{ xMm: 3, yMm: -2 }], crop, out);
+    return out;
+  };
+  const own = disc(cut(0.5), P);
+  // pi x 1.5^2 mm^2 over 0.25 mm^2 a pixel
+  t.ok(Math.abs(own.area - 28.3) <= 1.5, `at its own pitch: ${own.area.toFixed(1)} pixels`);
+  for (const pitch of [0.25, 0.125, 0.6]) {
+    const d = disc(cut(pitch), P);
+    t.ok(Math.abs(d.area - own.area) <= 0.1 * own.area, `from ${pitch} mm/px: ${d.area.toFixed(1)} pixels against ${own.area.toFixed(1)}`);
+    t.ok(Math.hypot(d.row - own.row, d.col - own.col) <= 1, `from ${pitch} mm/px: centred within a pixel of the crop at its own pitch`);
+  }
+  // pixel for pixel, a frame of 0.25 mm/px would show the disc four times as large: 113 pixels
+  const naive = new Float32Array(3 * P * P);
+  cutCrops(scene(0.25), [{ xMm: 3, yMm: -2 }], { px: P, mmPerPx: 0.25 }, naive);
+  t.ok(disc(naive, P).area > 100, 'the same frame cut at its own pitch holds the disc four times as large');
+  t.throws(
+    () => cutCrops(scene(0.5 * MAX_COARSER * 1.1), [{ xMm: 3, yMm: -2 }], crop, new Float32Array(3 * P * P)),
+    /visible frame at 0\.8250 mm\/px is too coarse for the verifier, which reads crops at 0\.5 mm\/px \(at most 1\.5 times coarser\)/,
+  );
+});
+
+t.test('a station whose visible camera is too coarse for the verifier: its wafers are not inspected, and the reason says why', async (t) => {
+  const dir = tempDir(t);
+  const lot = join(dir, 'lot');
+  // the small station's visible camera: 0.632 mm/px, four times the 0.158 of wafer-mm-11's verifier
+  await recordSynthetic({ count: 2, out: lot, format: 'tiff', rateHz: 15, workers: 2, line: { seed: 35, defectRate: 0, station: SMALL_STATION } });
+  const out = join(dir, 'results.jsonl');
+  const r = spawnSync(process.execPath, [CLI, 'replay', lot, '--model', join(REPO_ROOT, 'models/wafer-mm-11'), '--recipe', join(REPO_ROOT, 'deploy/recipe.example.yaml'), '--out', out, '--pace', 'max'], { encoding: 'utf8' });
+  t.equal(r.status, 0, r.stderr);
+  const records = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ResultRecord);
+  t.equal(records.length, 2);
+  for (const x of records) {
+    t.equal(x.verdict, 'not-inspected', `${x.wafer}: never passed`);
+    t.match(x.reason, /visible frame at 0\.63\d\d mm\/px is too coarse for the verifier, which reads crops at 0\.158 mm\/px/);
+  }
+});
