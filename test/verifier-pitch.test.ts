@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import type { VisibleFrame } from '../src/fusion/result.js';
@@ -85,4 +85,9 @@ t.test('a station whose visible camera is too coarse for the verifier: its wafer
     t.equal(x.verdict, 'not-inspected', `${x.wafer}: never passed`);
     t.match(x.reason, /visible frame at 0\.63\d\d mm\/px is too coarse for the verifier, which reads crops at 0\.158 mm\/px/);
   }
+  // calibrating such a model on such a station: no threshold from wafers it could not score, and why
+  const cal = spawnSync(process.execPath, [CLI, 'calibrate', 'thresholds', '--model', join(REPO_ROOT, 'models/wafer-mm-11'), '--good', lot, '--out', join(dir, 'thresholds.yaml')], { encoding: 'utf8' });
+  t.equal(cal.status, 1);
+  t.match(cal.stderr, new RegExp(`${lot}: no wafer could be scored, 2 unusable, e\\.g\\. SIM-35-W0000[01]: visible frame at 0\\.63\\d\\d mm/px is too coarse for the verifier`));
+  t.notOk(existsSync(join(dir, 'thresholds.yaml')), 'no thresholds file written');
 });

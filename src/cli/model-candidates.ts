@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { Command } from 'commander';
 import { localMaxima } from '../model/candidates.js';
 import { scoreMap } from '../model/map.js';
-import { forEachScored } from '../inspection/scored.js';
+import { forEachScored, unusableNote } from '../inspection/scored.js';
 import { canonicalQueries, loadModel, variantFile } from '../model/load.js';
 import { int, num } from './args.js';
 import { GRID, withInspectOptions, type InspectOptions } from './inspect-options.js';
@@ -45,7 +45,7 @@ export function modelCandidatesCommand(): Command {
         );
         out.write(JSON.stringify({ wafer: w.wafer, truth: w.truth ?? [], candidates }) + '\n');
       });
-      process.stdout.write(`${model.id}: ${r.scored} wafers${r.unusable ? `, ${r.unusable} unusable` : ''}, candidates in ${o.out}\n`);
+      process.stdout.write(`${model.id}: ${r.scored} wafers${r.unusable ? `; ${unusableNote(r)}` : ''}, candidates in ${o.out}\n`);
     } finally {
       out.end();
       await once(out, 'finish');

@@ -26,23 +26,36 @@ export async function forEachScored(
   fusion: { stationDir: string; grid: GridSpec },
   each: (w: ScoredWafer, view: number) => void,
   views: ReadonlyArray<readonly Modality[]> = [[]],
-): Promise<{ scored: number; unusable: number }> {
+): Promise<ScoredCount> {
   const lots = recordedLots(source);
   if (lots.length) {
-    let scored = 0;
-    let unusable = 0;
+    const total: ScoredCount = { scored: 0, unusable: 0 };
     for (const lot of lots) {
       const n = await scoreLot(lot, model, queries, fusion, each, views);
-      scored += n.scored;
-      unusable += n.unusable;
+      total.scored += n.scored;
+      total.unusable += n.unusable;
+      total.firstProblem ??= n.firstProblem;
     }
-    return { scored, unusable };
+    return total;
   }
   const chunks = await datasetPrefixes(source).catch(() => []);
   if (chunks.length === 0) throw new Error(`${source}: no recorded lot (a folder holding manifest.jsonl, or a pattern such as data/lot-* matching such folders) and no dataset chunks (a pattern such as data/good-* matching .json files)`);
   // fused chunks keep no visible frame: a verified spec has nothing to be scored on there
   if (model.image.needsVisible(queries)) throw new Error(`${source}: dataset chunks hold no visible frames, which ${model.manifest.id}'s verifier crops; use a recorded lot`);
   return { scored: await scoreDataset(model, queries, source, each, views), unusable: 0 };
+}
+
+/** How many wafers were scored and how many could not be, with one of those and why. */
+export interface ScoredCount {
+  scored: number;
+  unusable: number;
+  /** "wafer: reason" */
+  firstProblem?: string;
+}
+
+/** What a count's unusable wafers were, for a message: "" when none. */
+export function unusableNote(n: ScoredCount): string {
+  return n.unusable ? `${n.unusable} unusable, e.g. ${n.firstProblem}` : '';
 }
 
 /** The recorded lots a source names: itself, or the folders holding a lot that its last part matches. */
@@ -66,9 +79,10 @@ async function scoreLot(
   fusion: { stationDir: string; grid: GridSpec },
   each: (w: ScoredWafer, view: number) => void,
   views: ReadonlyArray<readonly Modality[]>,
-): Promise<{ scored: number; unusable: number }> {
+): Promise<ScoredCount> {
   let scored = 0;
   let unusable = 0;
+  let firstProblem: string | undefined;
   const needsVisible = model.image.needsVisible(queries);
   const stage = new FusionStage({ stationDir: fusion.stationDir, grid: fusion.grid, keepVisible: needsVisible });
   await stage.ready();
@@ -78,7 +92,10 @@ async function scoreLot(
       fusion: stage,
       maxInFlight: stage.workers * 2,
       next: async (w) => {
-        if (!w.tensor || w.problems.length) return null;
+        if (!w.tensor || w.problems.length) {
+          firstProblem ??= `${w.wafer}: ${w.problems.join('; ') || 'not fused'}`;
+          return null;
+        }
         try {
           // each view moves its own copy of the visible frame to the model (copied before the first
           // moves it); a view without visible has none
@@ -95,7 +112,8 @@ async function scoreLot(
           // a view without the visible frame has nothing to verify: its verified specs saw nothing (the
           // thresholds of that view are kept only for specs that do not need visible)
           return rs.map((r, v) => ({ wafer: w.wafer, truth: w.truth, scores: r.scores, checks: !views[v].includes('visible') ? r.checks : r.checks.map((c, j) => (queries.verify[j] >= 0 ? [] : c)) }));
-        } catch {
+        } catch (e) {
+          firstProblem ??= `${w.wafer}: ${(e as Error).message}`;
           return null;
         }
       },
@@ -109,5 +127,5 @@ async function scoreLot(
   } finally {
     await stage.close();
   }
-  return { scored, unusable };
+  return { scored, unusable, ...(firstProblem ? { firstProblem } : {}) };
 }
