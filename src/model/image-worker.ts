@@ -6,6 +6,7 @@ import { localMaxima } from './candidates.js';
 import { cutCrops } from './crops.js';
 import type { ModelManifest } from './manifest.js';
 import { scoreMap } from './map.js';
+import { runVerifier } from './verify.js';
 import { openSession, type SessionOptions } from './session.js';
 
 /**
@@ -115,13 +116,7 @@ async function check(scores: Float32Array[], visible: Array<VisibleFrame | null>
     first.set(job, at);
     at += job.places.length;
   }
-  let probs: ArrayLike<number> = [];
-  let sizes: ArrayLike<number> = [];
-  if (crops > 0) {
-    const r = await verifier.run({ crops: new ort.Tensor('float32', cropBuffer.subarray(0, crops * 3 * P * P), [crops, 3, P, P]) });
-    probs = r.probs.data as Float32Array;
-    sizes = r.sizes.data as Float32Array;
-  }
+  const { probs, sizes } = await runVerifier(verifier, cropBuffer, crops, P, K);
   for (const job of jobs) {
     const from = first.get(job.same ?? job)!;
     const weight = v.mapWeights[v.classes[job.cls]] ?? 0;
