@@ -46,12 +46,12 @@ export function calibrateThresholdsCommand(): Command {
       const [cal] = cals;
       const fusion = { stationDir: o.station, grid: GRID };
       const good = await forEachScored(o.good, model, queries, fusion, (w, v) => cals[v].add(w), views);
-      const bad = o.defects ? await forEachScored(o.defects, model, queries, fusion, (w) => cal.add(w)) : { scored: 0, unusable: 0 };
       if (good.scored === 0) throw new Error(`${o.good}: no wafer could be scored${good.unusable ? `, ${unusableNote(good)}` : ''}`);
+      const bad = o.defects ? await forEachScored(o.defects, model, queries, fusion, (w) => cal.add(w)) : { scored: 0, unusable: 0 };
       const r = cal.result(o.targetFrr);
       for (const [name, n] of [['--good', good], ['--defects', bad]] as const) if (n.unusable) process.stdout.write(`${name}: ${unusableNote(n)}\n`);
       process.stdout.write(
-        `${model.id}: ${r.goodWafers} good wafers${good.unusable + bad.unusable ? `, ${good.unusable + bad.unusable} unusable` : ''}; target ${(o.targetFrr * 100).toFixed(2)}% false rejects over ${specs.length} specs, expected on new good wafers at most ${(r.expectedFrr * 100).toFixed(4)}%\n`,
+        `${model.id}: ${r.goodWafers} good wafers; target ${(o.targetFrr * 100).toFixed(2)}% false rejects over ${specs.length} specs, expected on new good wafers at most ${(r.expectedFrr * 100).toFixed(4)}%\n`,
       );
       if (!r.meetsTarget) process.stdout.write(`  too few good wafers for the target: each threshold is the highest good score; ${r.goodWafersNeeded} good wafers would meet it\n`);
       for (const s of r.specs) {
