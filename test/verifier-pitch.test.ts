@@ -1,11 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { parse, stringify } from 'yaml';
+import { loadConfig } from '../src/config/load.js';
 import type { VisibleFrame } from '../src/fusion/result.js';
 import type { ResultRecord } from '../src/inspection/result.js';
 import { cutCrops, MAX_COARSER } from '../src/model/crops.js';
+import { openAppliance } from '../src/service/appliance.js';
 import { recordSynthetic } from '../src/sim/record.js';
+import type { StationCalibration } from '../src/station/schema.js';
+import { quietLog } from './fixtures/telemetry/broker.js';
 import { CLI, REPO_ROOT, SMALL_STATION, tempDir } from './helpers.js';
 
 /**
@@ -71,23 +76,76 @@ t.test('crops are cut at the verifier\'s pitch: a 3 mm disc covers as many crop 
   );
 });
 
-t.test('a station whose visible camera is too coarse for the verifier: its wafers are not inspected, and the reason says why', async (t) => {
+/** A copy of the reference station whose visible camera is `factor` times coarser (as many times fewer pixels a side). */
+function coarseStation(root: string, factor: number): string {
+  const dir = join(root, 'coarse');
+  cpSync(join(REPO_ROOT, 'calibration/reference'), dir, { recursive: true });
+  const cal = parse(readFileSync(join(dir, 'station.yaml'), 'utf8')) as StationCalibration;
+  const v = cal.modalities.visible!;
+  v.width /= factor;
+  v.height /= factor;
+  v.pxToMm = v.pxToMm.map((row) => [row[0] * factor, row[1] * factor, row[2]]) as typeof v.pxToMm;
+  writeFileSync(join(dir, 'station.yaml'), stringify({ ...cal, station: 'coarse' }));
+  return dir;
+}
+
+const MM11 = join(REPO_ROOT, 'models/wafer-mm-11');
+const RECIPE = join(REPO_ROOT, 'deploy/recipe.example.yaml');
+const THRESHOLDS = join(REPO_ROOT, 'calibration/reference/thresholds.yaml');
+// the example recipe's specs of the classes wafer-mm-11's verifier judges
+const VERIFIED = /edge-burr|edge-chip|scratch|particle/;
+
+t.test('a station whose visible camera is too coarse for the verifier: the specs it judges are refused before any wafer, and wafers that turn out so are not inspected', async (t) => {
   const dir = tempDir(t);
   const lot = join(dir, 'lot');
   // the small station's visible camera: 0.632 mm/px, four times the 0.158 of wafer-mm-11's verifier
   await recordSynthetic({ count: 2, out: lot, format: 'tiff', rateHz: 15, workers: 2, line: { seed: 35, defectRate: 0, station: SMALL_STATION } });
   const out = join(dir, 'results.jsonl');
-  const r = spawnSync(process.execPath, [CLI, 'replay', lot, '--model', join(REPO_ROOT, 'models/wafer-mm-11'), '--recipe', join(REPO_ROOT, 'deploy/recipe.example.yaml'), '--out', out, '--pace', 'max'], { encoding: 'utf8' });
+  const replay = () => spawnSync(process.execPath, [CLI, 'replay', lot, '--model', MM11, '--recipe', RECIPE, '--out', out, '--pace', 'max'], { encoding: 'utf8' });
+
+  // the lot says where its frames come from: replay refuses before inspecting
+  const refused = replay();
+  t.equal(refused.status, 1, 'replay: exit 1');
+  const lines = refused.stderr.split('\n').filter((l) => /is judged by wafer-mm-11's verifier/.test(l));
+  t.ok(lines.length >= 4, `one line per verified spec of the recipe (${lines.length})`);
+  for (const l of lines) t.match(l, /on crops of the visible frame, and visible frame at 0\.63\d\d mm\/px is too coarse for the verifier, which reads crops at 0\.158 mm\/px .*; use a model without a verifier/);
+  t.match(refused.stderr, /spec\(s\) of .*recipe\.example\.yaml could not be read; nothing was inspected/);
+  t.notOk(existsSync(out), 'no results written');
+
+  // without its geometry the frames are read as centred on the wafer, of a pitch known only per wafer
+  const meta = JSON.parse(readFileSync(join(lot, 'lot.json'), 'utf8')) as { geometry?: unknown };
+  delete meta.geometry;
+  writeFileSync(join(lot, 'lot.json'), JSON.stringify(meta));
+  const r = replay();
   t.equal(r.status, 0, r.stderr);
   const records = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ResultRecord);
   t.equal(records.length, 2);
   for (const x of records) {
     t.equal(x.verdict, 'not-inspected', `${x.wafer}: never passed`);
-    t.match(x.reason, /visible frame at 0\.63\d\d mm\/px is too coarse for the verifier, which reads crops at 0\.158 mm\/px/);
+    t.match(x.reason, /visible frame at 0\.5859 mm\/px is too coarse for the verifier, which reads crops at 0\.158 mm\/px/);
   }
-  // calibrating such a model on such a station: no threshold from wafers it could not score, and why
-  const cal = spawnSync(process.execPath, [CLI, 'calibrate', 'thresholds', '--model', join(REPO_ROOT, 'models/wafer-mm-11'), '--good', lot, '--out', join(dir, 'thresholds.yaml')], { encoding: 'utf8' });
+  // calibrating such a model on such a lot: no threshold from wafers it could not score, and why
+  const cal = spawnSync(process.execPath, [CLI, 'calibrate', 'thresholds', '--model', MM11, '--good', lot, '--out', join(dir, 'thresholds.yaml')], { encoding: 'utf8' });
   t.equal(cal.status, 1);
-  t.match(cal.stderr, new RegExp(`${lot}: no wafer could be scored, 2 unusable, e\\.g\\. SIM-35-W0000[01]: visible frame at 0\\.63\\d\\d mm/px is too coarse for the verifier`));
+  t.match(cal.stderr, new RegExp(`${lot}: no wafer could be scored, 2 unusable, e\\.g\\. SIM-35-W0000[01]: visible frame at 0\\.5859 mm/px is too coarse for the verifier`));
   t.notOk(existsSync(join(dir, 'thresholds.yaml')), 'no thresholds file written');
+});
+
+t.test('specs explain and the service at start refuse, on a coarse station, the specs a model\'s verifier judges', async (t) => {
+  const root = tempDir(t);
+  const station = coarseStation(root, 4);
+  const explain = (st: string) => spawnSync(process.execPath, [CLI, 'specs', 'explain', RECIPE, '--model', MM11, '--station', st, '--thresholds', THRESHOLDS], { encoding: 'utf8' });
+  const coarse = explain(station);
+  t.equal(coarse.status, 1, 'exit 1 on the coarse station');
+  const refused = coarse.stdout.split('\n').filter((l) => /REJECTED/.test(l));
+  t.ok(refused.length >= 4, `the verified specs are rejected (${refused.length})`);
+  for (const l of refused) t.match(l, /REJECTED: (edge-burr|edge-chip|scratch|particle) is judged by wafer-mm-11's verifier on crops of the visible frame, and visible frame at 0\.6320 mm\/px is too coarse/);
+  t.match(coarse.stdout, /kind\s+void/, 'a class the verifier does not judge is read as before');
+  const reference = explain(join(REPO_ROOT, 'calibration/reference'));
+  t.equal(reference.status, 0, `the reference station's 0.158 mm/px camera reads them all (${reference.stdout.split('\n').filter((l) => /REJECTED/.test(l)).join('; ')})`);
+  t.notMatch(reference.stdout, /REJECTED/);
+
+  const file = join(root, 'config.yaml');
+  writeFileSync(file, [`calibrationDir: ${JSON.stringify(root)}`, 'station: coarse', `model: { dir: ${JSON.stringify(MM11)} }`, `thresholds: ${JSON.stringify(THRESHOLDS)}`, `recipe: ${JSON.stringify(RECIPE)}`, 'fusion: { workers: 1 }'].join('\n'));
+  await t.rejects(openAppliance(await loadConfig(file), quietLog), { name: 'StartError', message: /spec \w+ \("[^"]+"\): (edge-burr|edge-chip|scratch|particle) is judged by wafer-mm-11's verifier on crops of the visible frame, and visible frame at 0\.6320 mm\/px is too coarse/ });
 });

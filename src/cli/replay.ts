@@ -8,10 +8,12 @@ import { Inspector, type InspectedWafer } from '../inspection/inspector.js';
 import { klarf } from '../inspection/klarf.js';
 import { scoreReplay } from '../inspection/score.js';
 import { prepareSpecs } from '../inspection/setup.js';
+import { readLotMeta } from '../lot/read.js';
 import { loadModel, variantFile } from '../model/load.js';
 import { newStats, runLine } from '../service/line.js';
 import { loadRecipe } from '../specs/recipe.js';
 import { forModel, readThresholds } from '../specs/thresholds.js';
+import { visibleGeometry } from '../station/load.js';
 import { GRID, thresholdsPath, withInspectOptions, type InspectOptions } from './inspect-options.js';
 
 interface ReplayFlags extends InspectOptions {
@@ -38,7 +40,9 @@ export function replayCommand(): Command {
     const fusion = new FusionStage({ stationDir: o.station, grid: GRID, keepVisible: model.manifest.verifier !== undefined });
     try {
       const path = thresholdsPath(o);
-      const { specs, rejected } = await prepareSpecs(recipe, model, forModel(await readThresholds(path), model.id, path));
+      // the lot's own geometry, where it has one, is what its frames are fused and cropped with
+      const visible = (await readLotMeta(lot)).geometry?.visible?.pxToMm ?? (await visibleGeometry(o.station));
+      const { specs, rejected } = await prepareSpecs(recipe, model, forModel(await readThresholds(path), model.id, path), { visible });
       if (rejected.length) {
         for (const r of rejected) process.stderr.write(`spec ${r.id} ("${r.text}"): ${r.reason}\n`);
         throw new Error(`${rejected.length} spec(s) of ${o.recipe} could not be read; nothing was inspected`);

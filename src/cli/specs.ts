@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { explain, prepareSpecs } from '../inspection/setup.js';
 import { loadModel, variantFile } from '../model/load.js';
+import { visibleGeometry } from '../station/load.js';
 import { loadRecipe, RecipeError } from '../specs/recipe.js';
 import { forModel, readThresholds, ThresholdsError } from '../specs/thresholds.js';
 import { GRID, thresholdsPath, withInspectOptions, type InspectOptions } from './inspect-options.js';
@@ -23,7 +24,7 @@ export function specsCommand(): Command {
         try {
           const path = thresholdsPath(o);
           const thresholds = forModel(await readThresholds(path), model.id, path);
-          const { specs, rejected, thresholdFrom } = await prepareSpecs(recipe, model, thresholds);
+          const { specs, rejected, thresholdFrom } = await prepareSpecs(recipe, model, thresholds, { visible: await visibleGeometry(o.station) });
           process.stdout.write(`${recipe.recipe ?? recipePath}, read by ${model.id}:\n`);
           const expected = thresholds.expectedFalseRejectRate;
           process.stdout.write(

@@ -1,3 +1,5 @@
+import type { Affine } from '../common/affine.js';
+import { pitchProblem } from '../model/crops.js';
 import type { LoadedModel } from '../model/load.js';
 import { verifiedClasses } from '../model/manifest.js';
 import { defaultReadOptions, readRecipe, type ReadSpec, type SpecRejection } from '../specs/read.js';
@@ -12,8 +14,18 @@ export interface PreparedSpecs {
   thresholdFrom: Record<string, 'spec' | 'class'>;
 }
 
+export interface PrepareOptions {
+  /**
+   * Where the wafers' visible frames come from: the camera's pxToMm, or null for a station without
+   * one. Given, a spec the model's verifier judges on crops is rejected when the camera cannot show
+   * the verifier what it reads (every wafer would be not-inspected for it); absent, that is found
+   * per wafer.
+   */
+  visible?: Affine | null;
+}
+
 /** A recipe read by the model's text side and given its calibrated thresholds: what a run judges with. */
-export async function prepareSpecs(recipe: Recipe, model: LoadedModel, thresholds: ModelThresholds): Promise<PreparedSpecs> {
+export async function prepareSpecs(recipe: Recipe, model: LoadedModel, thresholds: ModelThresholds, options: PrepareOptions = {}): Promise<PreparedSpecs> {
   const { specs, rejected } = await readRecipe(recipe, model.text, defaultReadOptions(model.manifest.canonical));
   const judged: JudgedSpec[] = [];
   const thresholdFrom: Record<string, 'spec' | 'class'> = {};
@@ -25,11 +37,22 @@ export async function prepareSpecs(recipe: Recipe, model: LoadedModel, threshold
     }
     // a verified class is judged by the verifier's probability and sized by the verifier's own fit
     const verified = verifiedClasses(model.manifest).includes(s.kind);
+    const unseen = verified ? cameraProblem(model, options.visible) : null;
+    if (unseen) {
+      rejected.push({ id: s.id, text: s.text, reason: `${s.kind} is judged by ${model.manifest.id}'s verifier on crops of the visible frame, and ${unseen}; use a model without a verifier` });
+      continue;
+    }
     const sizeFit = verified ? model.manifest.verifier!.sizeFits[s.kind] : t.sizeFit;
     judged.push({ ...s, threshold: t.threshold, thresholdWithout: t.without, ...(verified ? { by: 'crops' as const } : {}), ...(sizeFit ? { sizeFit } : {}) });
     thresholdFrom[s.id] = t.from;
   }
   return { specs: judged, rejected, thresholdFrom };
+}
+
+function cameraProblem(model: LoadedModel, visible: Affine | null | undefined): string | null {
+  if (visible === undefined) return null;
+  if (visible === null) return 'the station has no visible camera';
+  return pitchProblem(visible, model.manifest.verifier!.mmPerPx);
 }
 
 /** One spec as the user should see it before running. */

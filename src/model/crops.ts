@@ -1,8 +1,20 @@
-import { invertAffine } from '../common/affine.js';
+import { invertAffine, type Affine } from '../common/affine.js';
 import type { VisibleFrame } from '../fusion/result.js';
 
 /** How much coarser than the verifier's own pitch a visible frame may be before its crops cannot show what it learnt to see. */
 export const MAX_COARSER = 1.5;
+
+/** A camera's pixel pitch in mm (the length a pixel's step along a row spans on the wafer). */
+export function pitchOf(pxToMm: Affine): number {
+  return Math.hypot(pxToMm[0][0], pxToMm[1][0]);
+}
+
+/** Why a verifier that reads crops at `mmPerPx` cannot read a visible camera of this geometry; null when it can. */
+export function pitchProblem(pxToMm: Affine, mmPerPx: number): string | null {
+  const pitch = pitchOf(pxToMm);
+  if (pitch <= mmPerPx * MAX_COARSER) return null;
+  return `visible frame at ${pitch.toFixed(4)} mm/px is too coarse for the verifier, which reads crops at ${mmPerPx} mm/px (at most ${MAX_COARSER} times coarser)`;
+}
 
 /**
  * Verifier input for places on a wafer: per place a [3, P, P] crop of the visible frame centred on the
@@ -20,12 +32,10 @@ export function cutCrops(frame: VisibleFrame, places: ReadonlyArray<{ xMm: numbe
   const P = crop.px;
   const half = P >> 1;
   const plane = P * P;
-  const pitch = Math.hypot(frame.pxToMm[0][0], frame.pxToMm[1][0]);
+  const problem = pitchProblem(frame.pxToMm, crop.mmPerPx);
+  if (problem) throw new Error(problem);
   // frame pixels per crop pixel
-  const s = crop.mmPerPx / pitch;
-  if (s * MAX_COARSER < 1) {
-    throw new Error(`visible frame at ${pitch.toFixed(4)} mm/px is too coarse for the verifier, which reads crops at ${crop.mmPerPx} mm/px (at most ${MAX_COARSER} times coarser)`);
-  }
+  const s = crop.mmPerPx / pitchOf(frame.pxToMm);
   const exact = Math.abs(s - 1) < 0.01;
   const k = Math.ceil(s);
   const hist = new Int32Array(256);

@@ -9,6 +9,7 @@ import type { ImageOptions } from '../model/image.js';
 import { loadModel, variantFile, type LoadedModel } from '../model/load.js';
 import { loadRecipe, type Recipe } from '../specs/recipe.js';
 import { forModel, readThresholds, type ModelThresholds } from '../specs/thresholds.js';
+import { visibleGeometry } from '../station/load.js';
 
 /** The stages after capture, opened and checked together: fusion, model, specs, inspector. */
 export interface Appliance {
@@ -55,7 +56,7 @@ export async function openAppliance(config: Config, log: Logger): Promise<Applia
   try {
     const path = thresholdsFile(config);
     const thresholds = forModel(await readThresholds(path), model.id, path);
-    const prepared = await prepareSpecs(recipe, model, thresholds);
+    const prepared = await prepareSpecs(recipe, model, thresholds, { visible: await visibleGeometry(stationDir(config)) });
     if (prepared.rejected.length) {
       throw new StartError(`recipe ${recipePath(config)}: ${prepared.rejected.map((r) => `spec ${r.id} ("${r.text}"): ${r.reason}`).join('; ')}`);
     }

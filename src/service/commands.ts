@@ -1,5 +1,5 @@
 import type { Logger } from '../common/log.js';
-import { thresholdsFile } from '../config/load.js';
+import { stationDir, thresholdsFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { Inspector } from '../inspection/inspector.js';
 import type { JudgedSpec } from '../inspection/judge.js';
@@ -7,6 +7,7 @@ import { prepareSpecs, type PreparedSpecs } from '../inspection/setup.js';
 import { variantFile, type LoadedModel, type Variant } from '../model/load.js';
 import { loadRecipe, parseRecipe, RecipeError, type Recipe } from '../specs/recipe.js';
 import type { ModelThresholds } from '../specs/thresholds.js';
+import { visibleGeometry } from '../station/load.js';
 import { CommandRejected, type CommandHandler } from '../telemetry/commands/index.js';
 import type { ControlState, ModelState, RecipeState, RunState } from '../telemetry/state.js';
 import { warnUncalibrated } from './appliance.js';
@@ -119,7 +120,7 @@ export class ServiceCommands implements CommandHandler {
       if (e instanceof RecipeError) throw new CommandRejected(`recipe: ${e.problems.join('; ')}`);
       throw e;
     }
-    const prepared = await prepareSpecs(recipe, this.lineModel.model, this.lineModel.thresholds);
+    const prepared = await prepareSpecs(recipe, this.lineModel.model, this.lineModel.thresholds, { visible: await visibleGeometry(stationDir(this.o.config)) });
     if (prepared.rejected.length > 0) throw new CommandRejected(`recipe kept as it was: ${prepared.rejected.map((r) => `spec ${r.id} ("${r.text}"): ${r.reason}`).join('; ')}`);
     if (prepared.specs.length === 0) throw new CommandRejected('recipe kept as it was: the new one has no specs');
     this.o.inspector.setSpecs(prepared.specs);

@@ -1,9 +1,10 @@
-import { thresholdsFile } from '../config/load.js';
+import { stationDir, thresholdsFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { prepareSpecs, type PreparedSpecs } from '../inspection/setup.js';
 import { loadModel, type LoadedModel, type Variant } from '../model/load.js';
 import { modelOptions } from './appliance.js';
 import type { Recipe } from '../specs/recipe.js';
+import { visibleGeometry } from '../station/load.js';
 import { forModel, readThresholds, type ModelThresholds } from '../specs/thresholds.js';
 
 /** A model ready to take over the line: loaded, checked, its thresholds found and the recipe read by it. */
@@ -41,7 +42,7 @@ export async function openForLine(config: Config, dir: string, variant: Variant,
     } catch (e) {
       throw new ModelRefused((e as Error).message);
     }
-    const prepared = await prepareSpecs(recipe, model, thresholds);
+    const prepared = await prepareSpecs(recipe, model, thresholds, { visible: await visibleGeometry(stationDir(config)) });
     if (prepared.rejected.length) {
       throw new ModelRefused(`the active recipe as ${model.id} reads it: ${prepared.rejected.map((r) => `spec ${r.id} ("${r.text}"): ${r.reason}`).join('; ')}`);
     }

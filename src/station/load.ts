@@ -52,6 +52,11 @@ export async function readStationCalibration(dir: string): Promise<StationCalibr
   return r.data;
 }
 
+/** The pxToMm of a station's visible camera, null when it has none. */
+export async function visibleGeometry(dir: string): Promise<Affine | null> {
+  return (await readStationCalibration(dir)).modalities.visible?.pxToMm ?? null;
+}
+
 /** Loads a station's calibration folder: geometry per camera and dark/flat fields turned into per-pixel corrections. */
 export async function loadStation(dir: string): Promise<Station> {
   const cal = await readStationCalibration(dir);
