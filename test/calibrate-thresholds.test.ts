@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { recordSynthetic } from '../src/sim/record.js';
 import { lookup, readThresholds } from '../src/specs/thresholds.js';
-import { CLI, REPO_ROOT, SMALL_STATION, tempDir } from './helpers.js';
+import { CLI, MAP_MODEL, REPO_ROOT, SMALL_STATION, tempDir } from './helpers.js';
 
 /**
  * `calibrate thresholds` with the shipped model on a small recorded lot of good wafers: every class,
@@ -18,7 +18,7 @@ t.test('calibrate thresholds: every class, a zoned spec, and each again without 
   const recipe = join(dir, 'recipe.yaml');
   writeFileSync(recipe, ['specs:', '  - id: centre-void', '    text: any void within 60 mm of the centre', '  - id: burr', '    text: edge burr'].join('\n') + '\n');
   const out = join(dir, 'thresholds.yaml');
-  const r = spawnSync(process.execPath, [CLI, 'calibrate', 'thresholds', '--good', lot, '--recipe', recipe, '--out', out, '--station', `${REPO_ROOT}calibration/reference`], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [CLI, 'calibrate', 'thresholds', '--model', MAP_MODEL, '--good', lot, '--recipe', recipe, '--out', out, '--station', `${REPO_ROOT}calibration/reference`], { encoding: 'utf8' });
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /without xray: edge-burr \d\.\d{4}, edge-chip/);
   t.match(r.stdout, /too few good wafers for the target: each threshold is the highest good score; 2666 good wafers would meet it/, '8 classes at 0.3%: 8 / (N + 1) <= 0.003');
@@ -65,7 +65,7 @@ t.test('calibrate thresholds: --good with a pattern takes every recorded lot it 
   await recordSynthetic({ count: 2, out: join(dir, 'other'), format: 'tiff', rateHz: 15, workers: 2, line: { seed: 34, defectRate: 0, station: SMALL_STATION } });
   const out = join(dir, 'thresholds.yaml');
   const run = (good: string) =>
-    spawnSync(process.execPath, [CLI, 'calibrate', 'thresholds', '--good', good, '--out', out, '--station', `${REPO_ROOT}calibration/reference`], { encoding: 'utf8' });
+    spawnSync(process.execPath, [CLI, 'calibrate', 'thresholds', '--model', MAP_MODEL, '--good', good, '--out', out, '--station', `${REPO_ROOT}calibration/reference`], { encoding: 'utf8' });
   const r = run(join(dir, 'lot-*'));
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /^wafer-mm-9@[0-9a-f]{12}: 7 good wafers;/, 'both lots, not the folder the pattern does not match');

@@ -25,3 +25,9 @@ export const SMALL_STATION: SimStationSpec = {
 
 export const REPO_ROOT = new URL('..', import.meta.url).pathname;
 export const CLI = join(REPO_ROOT, 'dist/src/cli/main.js');
+
+/**
+ * The shipped model without a verifier: the one a station like SMALL_STATION runs, whose 0.632 mm/px
+ * visible camera is too coarse for the default model's crops.
+ */
+export const MAP_MODEL = join(REPO_ROOT, 'models/wafer-mm-9');

@@ -6,7 +6,7 @@ import { localMaxima } from '../src/model/candidates.js';
 import { LotWriter } from '../src/lot/write.js';
 import type { DefectRequest } from '../src/sim/defects.js';
 import { SyntheticLine } from '../src/sim/line.js';
-import { CLI, tempDir } from './helpers.js';
+import { CLI, MAP_MODEL, tempDir } from './helpers.js';
 
 t.test('local maxima: every peak at or above the floor, highest first, at most top, on the cell centres', async (t) => {
   const G = { size: 8, cellMm: 2.5, x0: -10, y0: 10 };
@@ -41,7 +41,7 @@ t.test('model candidates: the shipped model peaks on each planted defect', async
   }
   await writer.close();
   const out = join(dir, 'candidates.jsonl');
-  const r = spawnSync(process.execPath, [CLI, 'model', 'candidates', lot, '--out', out, '--per-class', '3'], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [CLI, 'model', 'candidates', lot, '--model', MAP_MODEL, '--out', out, '--per-class', '3'], { encoding: 'utf8' });
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /4 wafers, candidates in /);
   type Line = { wafer: string; truth: Array<{ class: string; xMm: number; yMm: number; sizeMm: number }>; candidates: Record<string, Array<{ xMm: number; yMm: number; score: number }>> };

@@ -7,7 +7,7 @@ import { loadModel, DEFAULT_MODEL, type LoadedModel } from '../src/model/load.js
 import { SyntheticLine } from '../src/sim/line.js';
 import { defaultReadOptions, readRecipe } from '../src/specs/read.js';
 import { loadStation } from '../src/station/load.js';
-import { REPO_ROOT, tempDir } from './helpers.js';
+import { MAP_MODEL, REPO_ROOT, tempDir } from './helpers.js';
 
 const GRID = { size: 256, fieldMm: 320, roiRadiusMm: 158 };
 // measured with the shipped model: see the test that uses it
@@ -15,21 +15,21 @@ const MISREAD_UNRELATED = 11;
 
 t.test('a model folder is checked on load: hashes, shapes, channels, grid', async (t) => {
   const dir = join(tempDir(t), 'm');
-  cpSync(DEFAULT_MODEL, dir, { recursive: true });
+  cpSync(MAP_MODEL, dir, { recursive: true });
   const onnx = readFileSync(join(dir, 'image-fp32.onnx'));
   onnx[onnx.length - 10] ^= 0xff;
   writeFileSync(join(dir, 'image-fp32.onnx'), onnx);
   await t.rejects(loadModel(dir, GRID), { name: 'ModelError', message: /image-fp32\.onnx: sha256 .* does not match/ });
-  cpSync(join(DEFAULT_MODEL, 'image-fp32.onnx'), join(dir, 'image-fp32.onnx'));
+  cpSync(join(MAP_MODEL, 'image-fp32.onnx'), join(dir, 'image-fp32.onnx'));
   rmSync(join(dir, 'text.onnx'));
   await t.rejects(loadModel(dir, GRID), { message: /text\.onnx: not found/ });
-  cpSync(join(DEFAULT_MODEL, 'text.onnx'), join(dir, 'text.onnx'));
+  cpSync(join(MAP_MODEL, 'text.onnx'), join(dir, 'text.onnx'));
   await t.rejects(loadModel(dir, { size: 128, fieldMm: 320 }), { message: /trained on a 256-cell grid .* fusion is set to 128/ });
   const manifest = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
   manifest.files.imageFloat.inputs.image = ['batch', 8, 128, 128];
   writeFileSync(join(dir, 'model.json'), JSON.stringify(manifest));
   await t.rejects(loadModel(dir, GRID), { message: /input image has shape .* the manifest says \[batch, 8, 128, 128\]/ });
-  const noCanonical = JSON.parse(readFileSync(join(DEFAULT_MODEL, 'model.json'), 'utf8'));
+  const noCanonical = JSON.parse(readFileSync(join(MAP_MODEL, 'model.json'), 'utf8'));
   delete noCanonical.canonical.void;
   writeFileSync(join(dir, 'model.json'), JSON.stringify(noCanonical));
   await t.rejects(loadModel(dir, GRID), { message: /canonical: every class needs a canonical phrase/ });

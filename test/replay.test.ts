@@ -78,7 +78,7 @@ t.test('a recipe the appliance cannot read is refused before any wafer', async (
   const r = spawnSync(process.execPath, [CLI, 'specs', 'explain', recipe], { encoding: 'utf8' });
   t.equal(r.status, 1);
   t.match(r.stdout, /lunch: "what is for lunch today"\n\s+REJECTED: .*nearest: /);
-  t.match(r.stdout, /thresholds from .*calibration\/reference\/thresholds\.yaml: 3825 good wafers, target 0\.30% false rejects, expected on new good wafers at most 0\.2875%\n/, 'what the station\'s thresholds promise');
+  t.match(r.stdout, /thresholds from .*calibration\/reference\/thresholds\.yaml: 5363 good wafers, target 0\.30% false rejects, expected on new good wafers at most 0\.2983%\n/, 'what the station\'s thresholds promise');
   writeFileSync(recipe, 'specs:\n  - id: a\n    text: voids\n  - id: a\n    text: cracks\n');
   const dup = spawnSync(process.execPath, [CLI, 'specs', 'explain', recipe], { encoding: 'utf8' });
   t.equal(dup.status, 1);
