@@ -144,6 +144,10 @@ t.test('specs explain and the service at start refuse, on a coarse station, the 
   const reference = explain(join(REPO_ROOT, 'calibration/reference'));
   t.equal(reference.status, 0, `the reference station's 0.158 mm/px camera reads them all (${reference.stdout.split('\n').filter((l) => /REJECTED/.test(l)).join('; ')})`);
   t.notMatch(reference.stdout, /REJECTED/);
+  // the reference station's file has thresholds for both variants of the default model
+  const int8 = spawnSync(process.execPath, [CLI, 'specs', 'explain', RECIPE, '--model', MM11, '--variant', 'int8', '--thresholds', THRESHOLDS], { encoding: 'utf8' });
+  t.equal(int8.status, 0, int8.stdout + int8.stderr);
+  t.match(int8.stdout, /read by wafer-mm-11@ff451bc2a1ff\+/, 'INT8 is another image file, another key');
 
   const file = join(root, 'config.yaml');
   writeFileSync(file, [`calibrationDir: ${JSON.stringify(root)}`, 'station: coarse', `model: { dir: ${JSON.stringify(MM11)} }`, `thresholds: ${JSON.stringify(THRESHOLDS)}`, `recipe: ${JSON.stringify(RECIPE)}`, 'fusion: { workers: 1 }'].join('\n'));
