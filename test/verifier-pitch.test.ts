@@ -152,4 +152,9 @@ t.test('specs explain and the service at start refuse, on a coarse station, the 
   const file = join(root, 'config.yaml');
   writeFileSync(file, [`calibrationDir: ${JSON.stringify(root)}`, 'station: coarse', `model: { dir: ${JSON.stringify(MM11)} }`, `thresholds: ${JSON.stringify(THRESHOLDS)}`, `recipe: ${JSON.stringify(RECIPE)}`, 'fusion: { workers: 1 }'].join('\n'));
   await t.rejects(openAppliance(await loadConfig(file), quietLog), { name: 'StartError', message: /spec \w+ \("[^"]+"\): (edge-burr|edge-chip|scratch|particle) is judged by wafer-mm-11's verifier on crops of the visible frame, and visible frame at 0\.6320 mm\/px is too coarse/ });
+  // as a service: exit 78, so systemd does not restart into the same refusal
+  writeFileSync(file, readFileSync(file, 'utf8') + `\nservice: { httpPort: 0, stateDir: ${JSON.stringify(join(root, 'state'))} }\n`);
+  const run = spawnSync(process.execPath, [CLI, 'run', '--config', file], { encoding: 'utf8', env: { ...process.env, LOG_LEVEL: 'silent' } });
+  t.equal(run.status, 78, run.stderr);
+  t.match(run.stderr, /wafer-inspect: cannot start: recipe .*recipe\.example\.yaml: spec \w+ .*visible frame at 0\.6320 mm\/px is too coarse for the verifier/);
 });

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { createLogger } from '../common/log.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { StartError } from '../service/appliance.js';
 import { Service, startChecks, StartProblems } from '../service/service.js';
 
 /** sysexits EX_CONFIG: the unit's RestartPreventExitStatus keeps systemd from restarting into the same error. */
@@ -53,7 +54,8 @@ export function runCommand(): Command {
         const msg = e instanceof StartProblems ? `${o.config}: ${e.message}` : `cannot start: ${(e as Error).message}`;
         log.fatal({ err: e }, msg);
         process.stderr.write(`wafer-inspect: ${msg}\n`);
-        process.exit(e instanceof StartProblems ? EXIT_CONFIG : 1);
+        // a recipe this model cannot read on this station fails the same way on every restart
+        process.exit(e instanceof StartProblems || e instanceof StartError ? EXIT_CONFIG : 1);
       }
       if (stopRequested) return finish(stopRequested);
       await service.ended;
