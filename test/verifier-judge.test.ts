@@ -8,6 +8,7 @@ import { judge, normalise, SAME_DEFECT_MM, type JudgedSpec } from '../src/inspec
 import { explain } from '../src/inspection/setup.js';
 import { cutCrops } from '../src/model/crops.js';
 import type { Check } from '../src/model/image.js';
+import { modelId } from '../src/model/load.js';
 import { readManifest } from '../src/model/manifest.js';
 import type { MapGeometry } from '../src/model/map.js';
 import { REPO_ROOT, tempDir } from './helpers.js';
@@ -116,4 +117,21 @@ t.test('a model manifest with a verifier section and no verifier file is refused
   m3.verifier.mapWeights = { stain: 1 };
   writeFileSync(join(dir, 'model.json'), JSON.stringify(m3));
   await t.rejects(readManifest(dir), /a map weight for a class the verifier does not check/);
+});
+
+t.test('what thresholds name a verifier model by changes with every judge setting that moves its confidences', async (t) => {
+  const m = await readManifest(join(REPO_ROOT, 'models/wafer-mm-11'));
+  const sha = m.files.image.sha256;
+  const id = modelId(m, sha);
+  t.match(id, /^wafer-mm-11@[0-9a-f]{12}\+[0-9a-f]{12}$/);
+  const changed = (edit: (v: NonNullable<typeof m.verifier>) => void): string => {
+    const c = structuredClone(m);
+    edit(c.verifier!);
+    return modelId(c, sha);
+  };
+  t.not(changed((v) => (v.perClass = 12)), id, 'more places cropped per class: a wafer\'s highest confidence can only rise');
+  t.not(changed((v) => (v.minScore = 0.001)), id, 'a lower score to crop from');
+  t.not(changed((v) => (v.mapWeights['edge-chip'] = 1)), id, 'a map weight');
+  t.not(changed((v) => (v.cropPx = 64)), id, 'the crop size');
+  t.equal(changed(() => {}), id, 'the same settings, the same name');
 });
