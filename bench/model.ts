@@ -57,9 +57,10 @@ figures.int8_b8_1thread_ms = await time('image', 1, 'all', 8);
 figures.int8_b8_basicopt_ms = await time('image', 2, 'basic', 8);
 console.log(`  int8 batch 8 with 1 thread: ${figures.int8_b8_1thread_ms} ms/wafer; with basic graph optimisation: ${figures.int8_b8_basicopt_ms} ms/wafer`);
 if (manifest.verifier && manifest.files.verifier) {
-  // what the verifier adds per wafer: its crops of every class it judges, run as the image model's thread runs them
+  // what the verifier adds per wafer: its crops of every class it judges (one spec each), with the
+  // eight more around each place it looks around, run as the image model's thread runs them
   const v = manifest.verifier;
-  const crops = verifiedClasses(manifest).length * v.perClass;
+  const crops = verifiedClasses(manifest).reduce((n, c) => n + v.perClass + 8 * Math.min(v.around[c]?.top ?? 0, v.perClass), 0);
   const s = await ort.InferenceSession.create(await readVerified(dir, manifest.files.verifier), { intraOpNumThreads: 2, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
   for (const B of [1, 8]) {
     const x = new Float32Array(B * crops * 3 * v.cropPx * v.cropPx);

@@ -117,6 +117,10 @@ t.test('a model manifest with a verifier section and no verifier file is refused
   m3.verifier.mapWeights = { stain: 1 };
   writeFileSync(join(dir, 'model.json'), JSON.stringify(m3));
   await t.rejects(readManifest(dir), /a map weight for a class the verifier does not check/);
+  const m4 = JSON.parse(readFileSync(join(src, 'model.json'), 'utf8'));
+  m4.verifier.around = { void: { top: 2, stepMm: 3 } };
+  writeFileSync(join(dir, 'model.json'), JSON.stringify(m4));
+  await t.rejects(readManifest(dir), /a look around for a class the verifier does not check/);
 });
 
 t.test('what thresholds name a verifier model by changes with every judge setting that moves its confidences', async (t) => {
@@ -133,5 +137,6 @@ t.test('what thresholds name a verifier model by changes with every judge settin
   t.not(changed((v) => (v.minScore = 0.001)), id, 'a lower score to crop from');
   t.not(changed((v) => (v.mapWeights['edge-chip'] = 1)), id, 'a map weight');
   t.not(changed((v) => (v.cropPx = 64)), id, 'the crop size');
+  t.not(changed((v) => (v.around = { particle: { top: 2, stepMm: 3 } })), id, 'a look around a class\'s places');
   t.equal(changed(() => {}), id, 'the same settings, the same name');
 });

@@ -3,6 +3,7 @@ import { workerData } from 'node:worker_threads';
 import { serveTasks } from '../common/worker-pool.js';
 import type { VisibleFrame } from '../fusion/result.js';
 import { localMaxima } from './candidates.js';
+import { lookAt, surest, type Crop } from './around.js';
 import { cutCrops } from './crops.js';
 import type { ModelManifest } from './manifest.js';
 import { scoreMap } from './map.js';
@@ -83,16 +84,19 @@ serveTasks<ImageBatch, ImageScores>(
 
 /**
  * For each wafer with a visible frame and each verified spec, the highest local maxima of the spec's
- * map, and the verifier's reading of a crop around each; all the batch's crops go in one run. Specs of
- * one class asked with the same query (a recipe's zoned spec and its class's) peak at the same places:
- * those are cropped once.
+ * map, and the verifier's reading of a crop around each (of the surest of nine, where the manifest
+ * looks around the class's places: the check then stands where that crop was cut); all the batch's
+ * crops go in one run. Specs of one class asked with the same query (a recipe's zoned spec and its
+ * class's) peak at the same places: those are cropped once.
  */
 async function check(scores: Float32Array[], visible: Array<VisibleFrame | null>, verify: Int32Array, specs: number): Promise<Array<Array<Check[] | null>>> {
   const out = scores.map(() => new Array<Check[] | null>(specs).fill(null));
   const v = manifest.verifier;
   if (!verifier || !v) return out;
   const cells = map.size * map.size;
-  type Job = { w: number; j: number; cls: number; places: Array<{ xMm: number; yMm: number; score: number }>; same?: Job };
+  type Place = { xMm: number; yMm: number; score: number };
+  // per place, its crops: the place itself, and for a class the manifest looks around, the eight around it
+  type Job = { w: number; j: number; cls: number; places: Place[]; crops: Crop[]; same?: Job };
   const jobs: Job[] = [];
   let crops = 0;
   scores.forEach((s, w) => {
@@ -101,8 +105,9 @@ async function check(scores: Float32Array[], visible: Array<VisibleFrame | null>
       if (verify[j] < 0) continue;
       const places = localMaxima(s, map, { top: v.perClass, min: v.minScore, offset: j * cells });
       const same = jobs.find((o) => o.w === w && o.cls === verify[j] && !o.same && samePlaces(o.places, places));
-      jobs.push({ w, j, cls: verify[j], places, ...(same ? { same } : {}) });
-      if (!same) crops += places.length;
+      const job: Job = { w, j, cls: verify[j], places, crops: same ? same.crops : lookAt(places, v.around[v.classes[verify[j]]]), ...(same ? { same } : {}) };
+      jobs.push(job);
+      if (!same) crops += job.crops.length;
     }
   });
   const P = v.cropPx;
@@ -112,17 +117,20 @@ async function check(scores: Float32Array[], visible: Array<VisibleFrame | null>
   const first = new Map<Job, number>();
   for (const job of jobs) {
     if (job.same) continue;
-    cutCrops(visible[job.w]!, job.places, { px: P, mmPerPx: v.mmPerPx }, cropBuffer, at);
+    cutCrops(visible[job.w]!, job.crops, { px: P, mmPerPx: v.mmPerPx }, cropBuffer, at);
     first.set(job, at);
-    at += job.places.length;
+    at += job.crops.length;
   }
   const { probs, sizes } = await runVerifier(verifier, cropBuffer, crops, P, K);
   for (const job of jobs) {
     const from = first.get(job.same ?? job)!;
     const weight = v.mapWeights[v.classes[job.cls]] ?? 0;
-    out[job.w][job.j] = job.places.map((p, n) => {
-      const prob = probs[(from + n) * K + job.cls];
-      return { ...p, prob, confidence: sigmoid(logit(prob) + weight * logit(p.score)), sizeMm: sizes[(from + n) * K + job.cls] };
+    const best = surest(job.crops, job.places.length, (n) => probs[(from + n) * K + job.cls]);
+    out[job.w][job.j] = job.places.map((p, i) => {
+      const n = from + best[i];
+      const prob = probs[n * K + job.cls];
+      const c = job.crops[best[i]];
+      return { xMm: c.xMm, yMm: c.yMm, score: p.score, prob, confidence: sigmoid(logit(prob) + weight * logit(p.score)), sizeMm: sizes[n * K + job.cls] };
     });
   }
   return out;

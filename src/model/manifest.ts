@@ -29,6 +29,12 @@ const verifierSchema = z.object({
   perClass: z.number().int().positive(),
   minScore: z.number().min(0).max(1),
   sizeFits: z.record(z.string(), z.object({ slope: z.number(), offset: z.number(), spread: z.number().min(0) })).default({}),
+  /**
+   * Per class, a look around its `top` highest places: crops at the eight places `stepMm` away too,
+   * the check keeping the one that shows the defect most surely, and its place. A small defect the
+   * map peaks beside, a few mm off, falls outside the crop at the peak.
+   */
+  around: z.record(z.string(), z.object({ top: z.number().int().positive(), stepMm: z.number().positive() })).default({}),
 });
 export type VerifierSpec = z.infer<typeof verifierSchema>;
 
@@ -64,6 +70,9 @@ export const manifestSchema = z.object({
 }).refine((m) => !m.verifier || Object.keys(m.verifier.mapWeights).every((c) => m.verifier!.classes.includes(c)), {
   message: 'a map weight for a class the verifier does not check',
   path: ['verifier', 'mapWeights'],
+}).refine((m) => !m.verifier || Object.keys(m.verifier.around).every((c) => m.verifier!.classes.includes(c)), {
+  message: 'a look around for a class the verifier does not check',
+  path: ['verifier', 'around'],
 });
 
 /** The classes a model judges by its verifier's crops (the rest on the map). */
