@@ -210,7 +210,7 @@ function stageLine(f: RunFigures): string {
   const s = f.stages;
   return (
     `    per wafer in a fusion worker: decode ${s.decodeMs.p50} ms, fuse ${s.fuseMs.p50} ms\n` +
-    `    model: ${s.modelRunMs.p50} ms per batch (p99 ${s.modelRunMs.p99}), batch mean ${s.batch.mean} (p50 ${s.batch.p50}, max seen p99 ${s.batch.p99}), ${round(s.modelRunMs.mean / s.batch.mean)} ms per wafer; queue+run+transfer per wafer ${s.modelWaitMs.p50} ms\n` +
+    `    model: ${s.modelRunMs.p50} ms per batch (p99 ${s.modelRunMs.p99}), batch mean ${s.batch.mean} (p50 ${s.batch.p50}, max seen p99 ${s.batch.p99}), ${round(s.modelRunMs.mean / s.batch.mean)} ms per wafer (the verifier's crops and run ${round(s.verifyMs.mean / s.batch.mean)}); queue+run+transfer per wafer ${s.modelWaitMs.p50} ms\n` +
     `    post-processing (judge, record): ${s.postMs.p50} ms per wafer (p99 ${s.postMs.p99}); outbox append ${s.outboxMs.p50} ms; control ${s.controlMs.p50} ms\n` +
     `    result handed on -> received from the broker: p50 ${s.brokerMs.p50} ms, p99 ${s.brokerMs.p99} ms`
   );
@@ -282,6 +282,7 @@ try {
     modelBatchMs: f.stages.modelRunMs.p50,
     modelBatchMean: f.stages.batch.mean,
     modelMsPerWafer: round(f.stages.modelRunMs.mean / f.stages.batch.mean),
+    verifyMsPerWafer: round(f.stages.verifyMs.mean / f.stages.batch.mean),
     modelWaitMs: f.stages.modelWaitMs.p50,
     postMs: f.stages.postMs.p50,
     outboxMs: f.stages.outboxMs.p50,

@@ -7,7 +7,7 @@ import { ImageModelStage } from '../src/model/image.js';
 import { ControlRig } from '../src/service/arms.js';
 import { TelemetryPublisher } from '../src/telemetry/publisher.js';
 
-export const STAGES = ['decodeMs', 'fuseMs', 'modelRunMs', 'modelWaitMs', 'batch', 'postMs', 'outboxMs', 'controlMs', 'brokerMs', 'latencyMs', 'serviceLatencyMs'] as const;
+export const STAGES = ['decodeMs', 'fuseMs', 'modelRunMs', 'verifyMs', 'modelWaitMs', 'batch', 'postMs', 'outboxMs', 'controlMs', 'brokerMs', 'latencyMs', 'serviceLatencyMs'] as const;
 export type Stage = (typeof STAGES)[number];
 
 /** Samples per stage; `on` is false during warm-up so that only the steady state is kept. */
@@ -51,6 +51,7 @@ export function installProbes(): void {
       // the wafers of a batch settle one after the other and all report the same run: count it once
       if (batchLeft === 0) {
         probes.add('modelRunMs', r.runMs);
+        probes.add('verifyMs', r.verifyMs);
         probes.add('batch', r.batch);
         batchLeft = r.batch;
       }

@@ -19,7 +19,7 @@ function fakeModel(id: string, o: { hold: boolean }) {
       score: (tensor: Float32Array) => {
         if (closed) return Promise.reject(new Error(`${id} is closed`));
         scored.push(String(tensor[0]));
-        const r = { scores: new Float32Array(0), tensor, checks: [], batch: 1, runMs: 1 };
+        const r = { scores: new Float32Array(0), tensor, checks: [], batch: 1, runMs: 1, verifyMs: 0 };
         return o.hold ? new Promise<typeof r>((resolve) => held.push(() => resolve(r))) : Promise.resolve(r);
       },
     },

@@ -46,6 +46,8 @@ export interface ImageScores {
   /** per wafer and spec, the verifier's checks (null: spec not verified, or no visible frame) */
   checks: Array<Array<Check[] | null>>;
   runMs: number;
+  /** of runMs, the verifier's part: cutting the crops and reading them */
+  verifyMs: number;
 }
 
 const { dir, manifest, session: options, file } = workerData as { dir: string; manifest: ModelManifest; session: SessionOptions; file: 'image' | 'imageFloat' };
@@ -70,9 +72,10 @@ serveTasks<ImageBatch, ImageScores>(
     const all = out.scores.data as Float32Array;
     const each = all.length / B;
     const scores = Array.from({ length: B }, (_, i) => all.slice(i * each, (i + 1) * each));
+    const t1 = performance.now();
     const checks = await check(scores, visible, verify, specs);
     const runMs = performance.now() - t0;
-    return { result: { scores, tensors, checks, runMs }, transfer: [...scores, ...tensors].map((a) => a.buffer as ArrayBuffer) };
+    return { result: { scores, tensors, checks, runMs, verifyMs: performance.now() - t1 }, transfer: [...scores, ...tensors].map((a) => a.buffer as ArrayBuffer) };
   },
   {
     init: async () => {

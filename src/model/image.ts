@@ -31,6 +31,8 @@ export interface Scored {
   checks: Array<Check[] | null>;
   batch: number;
   runMs: number;
+  /** of runMs, the verifier's part */
+  verifyMs: number;
 }
 
 interface Waiting {
@@ -123,7 +125,7 @@ export class ImageModelStage {
         (r) => {
           // idle again before anyone hears back, so a wafer sent in reply finds the model free
           this.busy = false;
-          batch.forEach((w, i) => w.resolve({ scores: r.scores[i], tensor: r.tensors[i], checks: r.checks[i], batch: batch.length, runMs: r.runMs }));
+          batch.forEach((w, i) => w.resolve({ scores: r.scores[i], tensor: r.tensors[i], checks: r.checks[i], batch: batch.length, runMs: r.runMs, verifyMs: r.verifyMs }));
           this.pump();
         },
         (e: Error) => {
