@@ -38,7 +38,7 @@ export function cutCrops(frame: VisibleFrame, places: ReadonlyArray<{ xMm: numbe
   const s = crop.mmPerPx / pitchOf(frame.pxToMm);
   const exact = Math.abs(s - 1) < 0.01;
   const k = Math.ceil(s);
-  const hist = new Int32Array(256);
+  const hists = [new Int32Array(256), new Int32Array(256), new Int32Array(256)];
   // torch's median of an even count: the lower of the two middle values
   const middle = (plane - 1) >> 1;
   const pixel = (r: number, q: number, c: number): number => (r >= 0 && r < H && q >= 0 && q < W ? data[(r * W + q) * 3 + c] : 0);
@@ -55,27 +55,54 @@ export function cutCrops(frame: VisibleFrame, places: ReadonlyArray<{ xMm: numbe
     const col = Math.min(W - 1, Math.max(0, Math.round(x)));
     const row = Math.min(H - 1, Math.max(0, Math.round(y)));
     const base = (at + n) * 3 * plane;
-    for (let c = 0; c < 3; c++) {
-      hist.fill(0);
-      const o = base + c * plane;
+    for (const h of hists) h.fill(0);
+    const r0 = row - half;
+    const c0 = col - half;
+    if (exact && r0 >= 0 && c0 >= 0 && r0 + P <= H && c0 + P <= W) {
+      // wholly inside the frame at its own pitch, the common case: the three channels in one pass, no bounds to check
+      const [hr, hg, hb] = hists;
       for (let i = 0; i < P; i++) {
-        for (let j = 0; j < P; j++) {
-          let v: number;
-          if (exact) v = pixel(row - half + i, col - half + j, c);
-          else {
-            let sum = 0;
-            for (let u = 0; u < k; u++) for (let w = 0; w < k; w++) sum += bilinear(y + (i - half + (u + 0.5) / k - 0.5) * s, x + (j - half + (w + 0.5) / k - 0.5) * s, c);
-            v = Math.round(sum / (k * k));
-          }
-          out[o + i * P + j] = v;
-          hist[v]++;
+        let src = ((r0 + i) * W + c0) * 3;
+        const o = base + i * P;
+        for (let j = 0; j < P; j++, src += 3) {
+          const r = data[src];
+          const g = data[src + 1];
+          const b = data[src + 2];
+          out[o + j] = r;
+          out[o + plane + j] = g;
+          out[o + 2 * plane + j] = b;
+          hr[r]++;
+          hg[g]++;
+          hb[b]++;
         }
       }
+    } else {
+      for (let c = 0; c < 3; c++) {
+        const o = base + c * plane;
+        const hist = hists[c];
+        for (let i = 0; i < P; i++) {
+          for (let j = 0; j < P; j++) {
+            let v: number;
+            if (exact) v = pixel(r0 + i, c0 + j, c);
+            else {
+              let sum = 0;
+              for (let u = 0; u < k; u++) for (let w = 0; w < k; w++) sum += bilinear(y + (i - half + (u + 0.5) / k - 0.5) * s, x + (j - half + (w + 0.5) / k - 0.5) * s, c);
+              v = Math.round(sum / (k * k));
+            }
+            out[o + i * P + j] = v;
+            hist[v]++;
+          }
+        }
+      }
+    }
+    for (let c = 0; c < 3; c++) {
+      const hist = hists[c];
       let med = 0;
       for (let seen = 0; med < 256; med++) {
         seen += hist[med];
         if (seen > middle) break;
       }
+      const o = base + c * plane;
       for (let q = 0; q < plane; q++) out[o + q] = (out[o + q] - med) / 255;
     }
   });
