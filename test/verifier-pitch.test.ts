@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { parse, stringify } from 'yaml';
@@ -111,6 +111,13 @@ t.test('a station whose visible camera is too coarse for the verifier: the specs
   for (const l of lines) t.match(l, /on crops of the visible frame, and visible frame at 0\.63\d\d mm\/px is too coarse for the verifier, which reads crops at 0\.158 mm\/px .*; use a model without a verifier/);
   t.match(refused.stderr, /spec\(s\) of .*recipe\.example\.yaml could not be read; nothing was inspected/);
   t.notOk(existsSync(out), 'no results written');
+
+  // the line simulation of the same lot, with the default model: refused at start from the lot's own geometry, not the station's
+  const sim = spawnSync(process.execPath, [CLI, 'simulate', '--lot', lot, '--pace', 'max', '--out', out], { encoding: 'utf8', env: { ...process.env, LOG_LEVEL: 'silent' }, timeout: 120_000 });
+  t.not(sim.status, 0, 'simulate: refused');
+  t.match(sim.stderr, /is judged by wafer-mm-\d+'s verifier on crops of the visible frame, and visible frame at 0\.63\d\d mm\/px is too coarse for the verifier/);
+  t.equal(existsSync(out) ? readFileSync(out, 'utf8') : '', '', 'no result records written');
+  rmSync(out, { force: true });
 
   // without its geometry the frames are read as centred on the wafer, of a pitch known only per wafer
   const meta = JSON.parse(readFileSync(join(lot, 'lot.json'), 'utf8')) as { geometry?: unknown };

@@ -1,3 +1,4 @@
+import type { Affine } from '../common/affine.js';
 import type { FrameSet } from '../frames/frame.js';
 
 /**
@@ -13,6 +14,11 @@ export interface CaptureDriver {
   prepare?(): Promise<void>;
   /** Told when fusion is done with a set's frames, so a source that recycles frame memory may reuse it. */
   release?(set: FrameSet): void;
+  /**
+   * The visible camera's geometry where the source knows it before its first wafer (a recorded lot
+   * carries its own); undefined: the station's. What the verifier's pitch is checked against at start.
+   */
+  visibleGeometry?(): Promise<Affine | undefined>;
 }
 
 /** Resolves after ms, or at once when the signal aborts. */

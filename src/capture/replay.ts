@@ -24,6 +24,10 @@ export class ReplayCapture implements CaptureDriver {
 
   constructor(private readonly o: ReplayOptions) {}
 
+  async visibleGeometry(): Promise<Affine | undefined> {
+    return (await readLotMeta(this.o.lot)).geometry?.visible?.pxToMm;
+  }
+
   async *frames(): AsyncGenerator<FrameSet> {
     const meta = (this.meta = await readLotMeta(this.o.lot));
     const geometry: Partial<Record<Modality, Affine>> = {};

@@ -1,3 +1,4 @@
+import type { Affine } from '../common/affine.js';
 import type { Logger } from '../common/log.js';
 import { modelDir, recipePath, stationDir, thresholdsFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -39,7 +40,8 @@ export function modelOptions(config: Config, variant: Config['model']['variant']
   return { variant: variantFile(variant), threads: m.threads, maxBatch: m.maxBatch, executionProviders: m.executionProviders, spinWait: m.spinWait };
 }
 
-export async function openAppliance(config: Config, log: Logger): Promise<Appliance> {
+/** `visible`: where the visible frames come from, when not the station's camera (a recorded lot's own geometry). */
+export async function openAppliance(config: Config, log: Logger, visible?: Affine | null): Promise<Appliance> {
   const grid = { size: config.fusion.gridSize, fieldMm: config.fusion.fieldMm, roiRadiusMm: config.fusion.roiRadiusMm };
   const recipe = await loadRecipe(recipePath(config));
   // the fusion workers start up while the model loads: on two cores, start-up is two things at once
@@ -56,7 +58,7 @@ export async function openAppliance(config: Config, log: Logger): Promise<Applia
   try {
     const path = thresholdsFile(config);
     const thresholds = forModel(await readThresholds(path), model.id, path);
-    const prepared = await prepareSpecs(recipe, model, thresholds, { visible: await visibleGeometry(stationDir(config)) });
+    const prepared = await prepareSpecs(recipe, model, thresholds, { visible: visible !== undefined ? visible : await visibleGeometry(stationDir(config)) });
     if (prepared.rejected.length) {
       throw new StartError(`recipe ${recipePath(config)}: ${prepared.rejected.map((r) => `spec ${r.id} ("${r.text}"): ${r.reason}`).join('; ')}`);
     }

@@ -1,5 +1,6 @@
+import type { Affine } from '../common/affine.js';
 import type { Logger } from '../common/log.js';
-import { stationDir, thresholdsFile } from '../config/load.js';
+import { thresholdsFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { Inspector } from '../inspection/inspector.js';
 import type { JudgedSpec } from '../inspection/judge.js';
@@ -7,7 +8,6 @@ import { prepareSpecs, type PreparedSpecs } from '../inspection/setup.js';
 import { variantFile, type LoadedModel, type Variant } from '../model/load.js';
 import { loadRecipe, parseRecipe, RecipeError, type Recipe } from '../specs/recipe.js';
 import type { ModelThresholds } from '../specs/thresholds.js';
-import { visibleGeometry } from '../station/load.js';
 import { CommandRejected, type CommandHandler } from '../telemetry/commands/index.js';
 import type { ControlState, ModelState, RecipeState, RunState } from '../telemetry/state.js';
 import { warnUncalibrated } from './appliance.js';
@@ -70,6 +70,8 @@ export class ServiceCommands implements CommandHandler {
   constructor(
     private readonly o: {
       config: Config;
+      /** where the visible frames come from: what a recipe's or model's verifier is checked against */
+      visible: Affine | null;
       gate: CaptureGate;
       inspector: Inspector;
       model: LoadedModel;
@@ -120,7 +122,7 @@ export class ServiceCommands implements CommandHandler {
       if (e instanceof RecipeError) throw new CommandRejected(`recipe: ${e.problems.join('; ')}`);
       throw e;
     }
-    const prepared = await prepareSpecs(recipe, this.lineModel.model, this.lineModel.thresholds, { visible: await visibleGeometry(stationDir(this.o.config)) });
+    const prepared = await prepareSpecs(recipe, this.lineModel.model, this.lineModel.thresholds, { visible: this.o.visible });
     if (prepared.rejected.length > 0) throw new CommandRejected(`recipe kept as it was: ${prepared.rejected.map((r) => `spec ${r.id} ("${r.text}"): ${r.reason}`).join('; ')}`);
     if (prepared.specs.length === 0) throw new CommandRejected('recipe kept as it was: the new one has no specs');
     this.o.inspector.setSpecs(prepared.specs);
@@ -141,7 +143,7 @@ export class ServiceCommands implements CommandHandler {
     const from = this.lineModel.model.id;
     let next: LineModel;
     try {
-      next = await openForLine(this.o.config, source.path, variant, this.activeRecipe);
+      next = await openForLine(this.o.config, source.path, variant, this.activeRecipe, this.o.visible);
     } catch (e) {
       if (!(e instanceof ModelRefused)) throw e;
       this.o.log.warn({ path: source.path, variant, reason: e.message, model: from }, 'model refused; the line keeps its model');

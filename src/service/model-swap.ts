@@ -1,10 +1,10 @@
-import { stationDir, thresholdsFile } from '../config/load.js';
+import type { Affine } from '../common/affine.js';
+import { thresholdsFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { prepareSpecs, type PreparedSpecs } from '../inspection/setup.js';
 import { loadModel, type LoadedModel, type Variant } from '../model/load.js';
 import { modelOptions } from './appliance.js';
 import type { Recipe } from '../specs/recipe.js';
-import { visibleGeometry } from '../station/load.js';
 import { forModel, readThresholds, type ModelThresholds } from '../specs/thresholds.js';
 
 /** A model ready to take over the line: loaded, checked, its thresholds found and the recipe read by it. */
@@ -26,7 +26,7 @@ export class ModelRefused extends Error {
  * text side with a threshold for every spec. Any of these missing is a refusal that says which, and
  * the model is closed again.
  */
-export async function openForLine(config: Config, dir: string, variant: Variant, recipe: Recipe): Promise<LineModel> {
+export async function openForLine(config: Config, dir: string, variant: Variant, recipe: Recipe, visible: Affine | null): Promise<LineModel> {
   const grid = { size: config.fusion.gridSize, fieldMm: config.fusion.fieldMm, roiRadiusMm: config.fusion.roiRadiusMm };
   let model: LoadedModel;
   try {
@@ -42,7 +42,7 @@ export async function openForLine(config: Config, dir: string, variant: Variant,
     } catch (e) {
       throw new ModelRefused((e as Error).message);
     }
-    const prepared = await prepareSpecs(recipe, model, thresholds, { visible: await visibleGeometry(stationDir(config)) });
+    const prepared = await prepareSpecs(recipe, model, thresholds, { visible });
     if (prepared.rejected.length) {
       throw new ModelRefused(`the active recipe as ${model.id} reads it: ${prepared.rejected.map((r) => `spec ${r.id} ("${r.text}"): ${r.reason}`).join('; ')}`);
     }

@@ -2,7 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createCapture, type CaptureDriver } from '../capture/index.js';
 import { ProblemCounter, type Logger } from '../common/log.js';
-import { recipePath } from '../config/load.js';
+import { recipePath, stationDir } from '../config/load.js';
+import { visibleGeometry } from '../station/load.js';
 import type { Config } from '../config/schema.js';
 import type { MoveRecord } from '../control/link.js';
 import type { FusedWafer } from '../fusion/result.js';
@@ -137,17 +138,12 @@ export class Service {
     this.http = new HttpEndpoints(this.metrics, () => this.healthReport(), this.log);
     this.httpPort = await this.http.listen(config.service.httpPort, config.service.httpHost);
 
-    const opening = openAppliance(config, this.log);
-    let capture: CaptureDriver;
-    try {
-      // a source's own warm-up (the synthetic line's looks) runs when its frames are first asked for,
-      // after READY: it is not what READY promises, and on two cores it would slow what READY waits for
-      capture = this.o.capture ?? createCapture(captureOptions(config.capture));
-    } catch (e) {
-      void opening.then((a) => a.close(), () => {});
-      throw e;
-    }
-    const appliance = (this.appliance = await opening);
+    // a source's own warm-up (the synthetic line's looks) runs when its frames are first asked for,
+    // after READY: it is not what READY promises, and on two cores it would slow what READY waits for
+    const capture: CaptureDriver = this.o.capture ?? createCapture(captureOptions(config.capture));
+    // a recorded lot's frames are cropped with its own geometry: the verifier's pitch is checked against that
+    const visible = (await capture.visibleGeometry?.()) ?? (await visibleGeometry(stationDir(config)));
+    const appliance = (this.appliance = await openAppliance(config, this.log, visible));
     const { profiles } = config.control.arms.length > 0 ? await loadArmProfiles(config.control) : { profiles: new Map() };
     const links = new Map(config.control.links.map((l) => [l.id, { arm: l.arm, parameter: l.parameter }]));
     const gate = (this.gate = new CaptureGate(capture, () => this.taken()));
@@ -201,6 +197,7 @@ export class Service {
 
     this.commands = new ServiceCommands({
       config,
+      visible,
       recipe: appliance.recipe,
       gate,
       inspector: appliance.inspector,
