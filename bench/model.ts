@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { median } from '../src/common/percentiles.js';
 import { DEFAULT_MODEL } from '../src/model/load.js';
+import { lookAt } from '../src/model/around.js';
 import { readManifest, readVerified, verifiedClasses } from '../src/model/manifest.js';
 import { runVerifier } from '../src/model/verify.js';
 
@@ -60,7 +61,8 @@ if (manifest.verifier && manifest.files.verifier) {
   // what the verifier adds per wafer: its crops of every class it judges (one spec each), with the
   // eight more around each place it looks around, run as the image model's thread runs them
   const v = manifest.verifier;
-  const crops = verifiedClasses(manifest).reduce((n, c) => n + v.perClass + 8 * Math.min(v.around[c]?.top ?? 0, v.perClass), 0);
+  const places = Array.from({ length: v.perClass }, () => ({ xMm: 0, yMm: 0 }));
+  const crops = verifiedClasses(manifest).reduce((n, c) => n + lookAt(places, v.around[c]).length, 0);
   const s = await ort.InferenceSession.create(await readVerified(dir, manifest.files.verifier), { intraOpNumThreads: 2, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
   for (const B of [1, 8]) {
     const x = new Float32Array(B * crops * 3 * v.cropPx * v.cropPx);

@@ -4,8 +4,9 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import t from 'tap';
 import { parse, stringify } from 'yaml';
-import { loadConfig } from '../src/config/load.js';
+import { loadConfig, stationDir } from '../src/config/load.js';
 import { openAppliance } from '../src/service/appliance.js';
+import { visibleGeometry } from '../src/station/load.js';
 import { modelMissing, THRESHOLDS, writeServiceConfig } from './fixtures/service/setup.js';
 import { tempDir } from './helpers.js';
 
@@ -18,7 +19,8 @@ async function warnings(dir: string, thresholds: string): Promise<Array<Record<s
   writeFileSync(file, readFileSync(file, 'utf8').replace(`thresholds: ${JSON.stringify(THRESHOLDS)}`, `thresholds: ${JSON.stringify(thresholds)}`));
   const lines: Array<Record<string, unknown>> = [];
   const log = pino({ level: 'warn' }, new Writable({ write: (c, _e, cb) => (lines.push(JSON.parse(c.toString())), cb()) }));
-  const app = await openAppliance(await loadConfig(file), log);
+  const config = await loadConfig(file);
+  const app = await openAppliance(config, log, await visibleGeometry(stationDir(config)));
   await app.close();
   return lines;
 }

@@ -3,12 +3,13 @@ import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs
 import { join } from 'node:path';
 import t from 'tap';
 import { parse, stringify } from 'yaml';
-import { loadConfig } from '../src/config/load.js';
+import { loadConfig, stationDir } from '../src/config/load.js';
 import type { VisibleFrame } from '../src/fusion/result.js';
 import type { ResultRecord } from '../src/inspection/result.js';
 import { cutCrops, MAX_COARSER } from '../src/model/crops.js';
 import { openAppliance } from '../src/service/appliance.js';
 import { recordSynthetic } from '../src/sim/record.js';
+import { visibleGeometry } from '../src/station/load.js';
 import type { StationCalibration } from '../src/station/schema.js';
 import { quietLog } from './fixtures/telemetry/broker.js';
 import { CLI, REPO_ROOT, SMALL_STATION, tempDir } from './helpers.js';
@@ -158,7 +159,8 @@ t.test('specs explain and the service at start refuse, on a coarse station, the 
 
   const file = join(root, 'config.yaml');
   writeFileSync(file, [`calibrationDir: ${JSON.stringify(root)}`, 'station: coarse', `model: { dir: ${JSON.stringify(MM11)} }`, `thresholds: ${JSON.stringify(THRESHOLDS)}`, `recipe: ${JSON.stringify(RECIPE)}`, 'fusion: { workers: 1 }'].join('\n'));
-  await t.rejects(openAppliance(await loadConfig(file), quietLog), { name: 'StartError', message: /spec \w+ \("[^"]+"\): (edge-burr|edge-chip|scratch|particle) is judged by wafer-mm-11's verifier on crops of the visible frame, and visible frame at 0\.6320 mm\/px is too coarse/ });
+  const config = await loadConfig(file);
+  await t.rejects(openAppliance(config, quietLog, await visibleGeometry(stationDir(config))), { name: 'StartError', message: /spec \w+ \("[^"]+"\): (edge-burr|edge-chip|scratch|particle) is judged by wafer-mm-11's verifier on crops of the visible frame, and visible frame at 0\.6320 mm\/px is too coarse/ });
   // as a service: exit 78, so systemd does not restart into the same refusal
   writeFileSync(file, readFileSync(file, 'utf8') + `\nservice: { httpPort: 0, stateDir: ${JSON.stringify(join(root, 'state'))} }\n`);
   const run = spawnSync(process.execPath, [CLI, 'run', '--config', file], { encoding: 'utf8', env: { ...process.env, LOG_LEVEL: 'silent' } });

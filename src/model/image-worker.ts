@@ -26,7 +26,10 @@ export interface ImageBatch {
   verify: Int32Array;
 }
 
-/** A place the verifier looked at: where a spec's map peaks, wafer mm, the map's raw score there, and what the crop shows. */
+/**
+ * A place the verifier looked at: where a spec's map peaks (or, where the manifest looks around the
+ * peak, where its surest crop was cut), wafer mm, the map's raw score at the peak, and what the crop shows.
+ */
 export interface Check {
   xMm: number;
   yMm: number;

@@ -10,7 +10,6 @@ import type { ImageOptions } from '../model/image.js';
 import { loadModel, variantFile, type LoadedModel } from '../model/load.js';
 import { loadRecipe, type Recipe } from '../specs/recipe.js';
 import { forModel, readThresholds, type ModelThresholds } from '../specs/thresholds.js';
-import { visibleGeometry } from '../station/load.js';
 
 /** The stages after capture, opened and checked together: fusion, model, specs, inspector. */
 export interface Appliance {
@@ -40,8 +39,8 @@ export function modelOptions(config: Config, variant: Config['model']['variant']
   return { variant: variantFile(variant), threads: m.threads, maxBatch: m.maxBatch, executionProviders: m.executionProviders, spinWait: m.spinWait };
 }
 
-/** `visible`: where the visible frames come from, when not the station's camera (a recorded lot's own geometry). */
-export async function openAppliance(config: Config, log: Logger, visible?: Affine | null): Promise<Appliance> {
+/** `visible`: the geometry of the camera the visible frames come from (the station's, or a recorded lot's own). */
+export async function openAppliance(config: Config, log: Logger, visible: Affine | null): Promise<Appliance> {
   const grid = { size: config.fusion.gridSize, fieldMm: config.fusion.fieldMm, roiRadiusMm: config.fusion.roiRadiusMm };
   const recipe = await loadRecipe(recipePath(config));
   // the fusion workers start up while the model loads: on two cores, start-up is two things at once
@@ -58,7 +57,7 @@ export async function openAppliance(config: Config, log: Logger, visible?: Affin
   try {
     const path = thresholdsFile(config);
     const thresholds = forModel(await readThresholds(path), model.id, path);
-    const prepared = await prepareSpecs(recipe, model, thresholds, { visible: visible !== undefined ? visible : await visibleGeometry(stationDir(config)) });
+    const prepared = await prepareSpecs(recipe, model, thresholds, { visible });
     if (prepared.rejected.length) {
       throw new StartError(`recipe ${recipePath(config)}: ${prepared.rejected.map((r) => `spec ${r.id} ("${r.text}"): ${r.reason}`).join('; ')}`);
     }
