@@ -1,5 +1,6 @@
 import type { Affine } from '../common/affine.js';
 import type { FrameSet } from '../frames/frame.js';
+import { visibleGeometry } from '../station/load.js';
 
 /**
  * A source of wafers. frames() yields one FrameSet per wafer in arrival order and ends when the
@@ -19,6 +20,11 @@ export interface CaptureDriver {
    * carries its own); undefined: the station's. What the verifier's pitch is checked against at start.
    */
   visibleGeometry?(): Promise<Affine | undefined>;
+}
+
+/** The visible camera's geometry a source's frames are cropped with: its own where it knows it (a recorded lot's), else the station's. */
+export async function sourceVisibleGeometry(capture: CaptureDriver, stationDir: string): Promise<Affine | null> {
+  return (await capture.visibleGeometry?.()) ?? (await visibleGeometry(stationDir));
 }
 
 /** Resolves after ms, or at once when the signal aborts. */

@@ -4,6 +4,7 @@ import { SyntheticCapture, type SyntheticCaptureOptions } from './synthetic.js';
 import { DEFAULT_WATCH, WatchFolderCapture, type WatchFolderOptions } from './watch-folder.js';
 
 export type { CaptureDriver } from './driver.js';
+export { sourceVisibleGeometry } from './driver.js';
 
 export type CaptureOptions =
   | { driver: 'synthetic'; synthetic: SyntheticCaptureOptions }

@@ -21,15 +21,21 @@ export class ReplayCapture implements CaptureDriver {
   readonly name = 'replay';
   private readonly abort = new AbortController();
   meta: LotMeta | undefined;
+  private metaRead: Promise<LotMeta> | undefined;
 
   constructor(private readonly o: ReplayOptions) {}
 
+  /** lot.json, read once: the start-time pitch check and the first wafer both need it */
+  private lotMeta(): Promise<LotMeta> {
+    return (this.metaRead ??= readLotMeta(this.o.lot));
+  }
+
   async visibleGeometry(): Promise<Affine | undefined> {
-    return (await readLotMeta(this.o.lot)).geometry?.visible?.pxToMm;
+    return (await this.lotMeta()).geometry?.visible?.pxToMm;
   }
 
   async *frames(): AsyncGenerator<FrameSet> {
-    const meta = (this.meta = await readLotMeta(this.o.lot));
+    const meta = (this.meta = await this.lotMeta());
     const geometry: Partial<Record<Modality, Affine>> = {};
     for (const m of MODALITIES) {
       const g = meta.geometry?.[m]?.pxToMm;

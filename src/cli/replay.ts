@@ -2,18 +2,17 @@ import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Command, Option } from 'commander';
+import { sourceVisibleGeometry } from '../capture/driver.js';
 import { ReplayCapture } from '../capture/replay.js';
 import { FusionStage } from '../fusion/stage.js';
 import { Inspector, type InspectedWafer } from '../inspection/inspector.js';
 import { klarf } from '../inspection/klarf.js';
 import { scoreReplay } from '../inspection/score.js';
 import { prepareSpecs } from '../inspection/setup.js';
-import { readLotMeta } from '../lot/read.js';
 import { loadModel, variantFile } from '../model/load.js';
 import { newStats, runLine } from '../service/line.js';
 import { loadRecipe } from '../specs/recipe.js';
 import { forModel, readThresholds } from '../specs/thresholds.js';
-import { visibleGeometry } from '../station/load.js';
 import { GRID, thresholdsPath, withInspectOptions, type InspectOptions } from './inspect-options.js';
 
 interface ReplayFlags extends InspectOptions {
@@ -40,8 +39,8 @@ export function replayCommand(): Command {
     const fusion = new FusionStage({ stationDir: o.station, grid: GRID, keepVisible: model.manifest.verifier !== undefined });
     try {
       const path = thresholdsPath(o);
-      // the lot's own geometry, where it has one, is what its frames are fused and cropped with
-      const visible = (await readLotMeta(lot)).geometry?.visible?.pxToMm ?? (await visibleGeometry(o.station));
+      const capture = new ReplayCapture({ lot, pace: o.pace });
+      const visible = await sourceVisibleGeometry(capture, o.station);
       const { specs, rejected } = await prepareSpecs(recipe, model, forModel(await readThresholds(path), model.id, path), { visible });
       if (rejected.length) {
         for (const r of rejected) process.stderr.write(`spec ${r.id} ("${r.text}"): ${r.reason}\n`);
@@ -54,7 +53,6 @@ export function replayCommand(): Command {
       const items: InspectedWafer[] = [];
       const verdicts = { pass: 0, fail: 0, 'not-inspected': 0 };
       const bySpec: Record<string, number> = Object.fromEntries(specs.map((s) => [s.id, 0]));
-      const capture = new ReplayCapture({ lot, pace: o.pace });
       await runLine({
         capture,
         fusion,

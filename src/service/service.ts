@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createCapture, type CaptureDriver } from '../capture/index.js';
+import { createCapture, sourceVisibleGeometry, type CaptureDriver } from '../capture/index.js';
 import { ProblemCounter, type Logger } from '../common/log.js';
 import { recipePath, stationDir } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -8,7 +8,6 @@ import type { MoveRecord } from '../control/link.js';
 import type { FusedWafer } from '../fusion/result.js';
 import type { InspectedWafer } from '../inspection/inspector.js';
 import type { ResultRecord } from '../inspection/result.js';
-import { visibleGeometry } from '../station/load.js';
 import { connectOptions, TelemetryConfigError } from '../telemetry/connect-options.js';
 import { outboxPathFor, StatsCollector, TelemetryPublisher, topicsFor, type AlarmRecord, type TelemetryStatus } from '../telemetry/index.js';
 import { openAppliance, type Appliance } from './appliance.js';
@@ -142,7 +141,7 @@ export class Service {
     // after READY: it is not what READY promises, and on two cores it would slow what READY waits for
     const capture: CaptureDriver = this.o.capture ?? createCapture(captureOptions(config.capture));
     // a recorded lot's frames are cropped with its own geometry: the verifier's pitch is checked against that
-    const visible = (await capture.visibleGeometry?.()) ?? (await visibleGeometry(stationDir(config)));
+    const visible = await sourceVisibleGeometry(capture, stationDir(config));
     const appliance = (this.appliance = await openAppliance(config, this.log, visible));
     const { profiles } = config.control.arms.length > 0 ? await loadArmProfiles(config.control) : { profiles: new Map() };
     const links = new Map(config.control.links.map((l) => [l.id, { arm: l.arm, parameter: l.parameter }]));
