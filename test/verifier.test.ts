@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import t from 'tap';
 import type { ScoredWafer } from '../src/inspection/calibrate.js';
@@ -99,14 +100,25 @@ t.test('the verifier\'s training pipeline: candidates, a few steps, export, and 
   const out = join(dir, 'wafer-mm-smoke');
   const py = spawnSync(
     '/usr/bin/python3',
-    ['models/tools/verifier.py', '--train', train, '--good', good, '--good-train', '2', '--held-out', '1', '--base', 'models/wafer-mm-9', '--id', 'wafer-mm-smoke', '--out', out, '--steps', '3', '--threads', '1'],
+    ['models/tools/verifier.py', '--train', train, '--good', good, '--good-train', '2', '--held-out', '1', '--base', 'models/wafer-mm-9', '--id', 'wafer-mm-smoke', '--out', out, '--steps', '3', '--threads', '1',
+      // trained further from a shipped verifier, with the good lot again as hard negatives, mined before step 0 and at step 2
+      '--init', 'models/wafer-mm-11/verifier.onnx', '--lr', '3e-4',
+      '--hard', good, '--hard-candidates', 'cand', '--hard-share', '4', '--small-share', '2', '--mine-every', '2'],
     { cwd: REPO_ROOT, encoding: 'utf8' },
   );
   t.equal(py.status, 0, py.stderr);
   t.match(py.stdout, /wrote .*verifier\.onnx and model\.json/);
+  t.match(py.stdout, /step 0: mined \d+ hard negatives/);
+  t.match(py.stdout, /step 2: mined \d+ hard negatives/);
   const model = await loadModel(out, GRID);
   t.teardown(() => model.close());
   t.equal(model.manifest.id, 'wafer-mm-smoke');
   t.equal(model.manifest.verifier?.cropPx, 48);
+  t.match(JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')).verifier.training, {
+    hard: ['good'],
+    hardShare: 4,
+    smallShare: 2,
+    init: { path: relative(out, join(REPO_ROOT, 'models/wafer-mm-11/verifier.onnx')), sha256: 'b5d874c1cc697cca65e72250fd14d5a7c357f367bbdae387663818d1b829d2d0' },
+  });
   t.equal(model.manifest.files.image.path, join(relative(out, join(REPO_ROOT, 'models/wafer-mm-9')), 'image-int8.onnx'), "the base model's files are named where they are, not copied");
 });

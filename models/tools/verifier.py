@@ -26,26 +26,62 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(__file__))
 from crops import CLASSES, HALF, SIZE0, Exported, Verifier, crops, pitch, prep  # noqa: E402
-from export import onnx_entry  # noqa: E402
+from export import onnx_entry, sha256  # noqa: E402
 
 PER_CLASS = 6
 MIN_SCORE = 0.01
+SMALL_MM = 2.0
 
 
-def train(x, meta, steps, seed, threads):
+def scores(net, x, idx):
+    """The network's highest class probability on each of x[idx]."""
+    with torch.no_grad():
+        return np.concatenate([torch.sigmoid(net(prep(x[idx[i : i + 1024]]))[0]).amax(1).numpy() for i in range(0, len(idx), 1024)])
+
+
+def from_onnx(net, path):
+    """Starts from an exported verifier's weights: its initializers are the network's parameters by name (net.<name>)."""
+    import onnx
+    from onnx import numpy_helper
+    weights = {i.name.removeprefix("net."): torch.from_numpy(numpy_helper.to_array(i).copy()) for i in onnx.load(path).graph.initializer}
+    net.load_state_dict(weights)
+
+
+def train(x, meta, steps, seed, threads, hard_share=0, small_share=0, mine_every=1000, mine_pool=24000, hard_keep=1024, init=None, lr=1e-3):
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
     y = np.stack([(meta[:, 5].astype(int) >> i) & 1 for i in range(len(CLASSES))], 1).astype(np.float32)
     log_size = np.log(np.maximum(meta[:, SIZE0 : SIZE0 + len(CLASSES)], 0.05)).astype(np.float32)
     net = Verifier()
-    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    if init:
+        from_onnx(net, init)
+    opt = torch.optim.Adam(net.parameters(), lr)
     # a class's defect is in 1 or 2 crops of 100: a quarter of each batch is drawn from those that hold one,
     # so the network sees defects as often as it sees the good rim and die pattern around them
     positives = np.flatnonzero(y.any(1))
+    # a chip or particle under 2 mm is a few pixels of the crop: drawn apart, so the largest defects do not
+    # teach the network that a defect is always plain
+    sizes = meta[:, SIZE0 : SIZE0 + len(CLASSES)]
+    small = np.flatnonzero(((sizes > 0) & (sizes < SMALL_MM)).any(1))
+    # crops of good wafers hold nothing: the ones the network reads highest set each class's threshold on
+    # the station's good wafers, so a share of each batch is drawn from them, mined again as it learns
+    good = np.flatnonzero(meta[:, 6] == 1)
+    hard = np.array([], dtype=int)
+    print(f"positives {len(positives)} (under {SMALL_MM} mm {len(small)}), good-wafer crops {len(good)}", flush=True)
     t0 = time.time()
     for step in range(steps):
-        i = np.concatenate([rng.integers(0, len(x), 96), rng.choice(positives, 32)])
+        # a network trained already is mined before its first step
+        if hard_share and (step or init) and step % mine_every == 0:
+            pool = np.union1d(hard, rng.choice(good, min(mine_pool, len(good)), replace=False))
+            p = scores(net, x, pool)
+            hard = pool[np.argsort(-p)[:hard_keep]]
+            print(f"step {step}: mined {len(hard)} hard negatives of {len(pool)}, highest {p.max():.3f}, "
+                  f"{hard_keep}th {np.sort(p)[-min(hard_keep, len(p))]:.3f} ({time.time() - t0:.0f} s)", flush=True)
+        n_hard = hard_share if len(hard) else 0
+        n_small = small_share if len(small) else 0
+        i = np.concatenate([rng.integers(0, len(x), 96 - n_hard), rng.choice(positives, 32 - n_small),
+                            rng.choice(small, n_small), rng.choice(hard, n_hard) if n_hard else np.array([], dtype=int)])
         xb = torch.rot90(prep(x[i]), int(rng.integers(0, 4)), (2, 3))
         if rng.random() < 0.5:
             xb = xb.flip(3)
@@ -59,7 +95,7 @@ def train(x, meta, steps, seed, threads):
         opt.step()
         if step == int(steps * 0.7):
             for g in opt.param_groups:
-                g["lr"] = 3e-4
+                g["lr"] = lr * 0.3
         if step % 500 == 0:
             print(f"step {step} loss {loss.item():.4f} size {size_loss.item():.4f} ({time.time() - t0:.0f} s)", flush=True)
     return net.eval()
@@ -103,15 +139,29 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--checkpoint", help="also save the trained network's weights here")
+    ap.add_argument("--hard", action="append", default=[], help="a lot of good wafers whose checks by a verifier model "
+                    "(LOT.<hard-candidates>.jsonl: the places the appliance crops, looked around too) add negatives; repeatable")
+    ap.add_argument("--hard-candidates", default="checks")
+    ap.add_argument("--hard-share", type=int, default=0, help="crops of each batch of 128 drawn from the good-wafer crops the network reads highest")
+    ap.add_argument("--small-share", type=int, default=0, help=f"crops of each batch's 32 with a defect drawn from defects under {SMALL_MM} mm")
+    ap.add_argument("--init", help="an exported verifier.onnx to start from (training further) instead of new weights")
+    ap.add_argument("--lr", type=float, default=1e-3, help="Adam's step size, three tenths of it for the last 30%% of steps")
+    ap.add_argument("--mine-every", type=int, default=1000, help="steps between minings of the hard negatives")
     a = ap.parse_args()
     lines = sum(1 for _ in open(f"{a.train.rstrip('/')}.{a.candidates}.jsonl"))
     keep = lines - a.held_out
     xa, ma, _ = crops(a.train, a.station, a.candidates, truth_crops=True, first=keep, seed=a.seed)
     xg, mg, _ = crops(a.good, a.station, a.candidates, rim_negatives=True, first=a.good_train, seed=a.seed + 1)
     xh, mh, _ = crops(a.train, a.station, a.candidates, truth_crops=True, skip=keep, seed=a.seed + 2)
-    x, m = np.concatenate([xa, xg]), np.concatenate([ma, mg])
+    xs, ms = [xa, xg], [ma, mg]
+    for k, lot in enumerate(a.hard):
+        xk, mk, _ = crops(lot, a.station, a.hard_candidates, seed=a.seed + 3 + k)
+        assert (mk[:, 6] == 1).all(), f"{lot} has wafers with defects: --hard takes good lots"
+        xs.append(xk)
+        ms.append(mk)
+    x, m = np.concatenate(xs), np.concatenate(ms)
     print(f"training crops {len(x)}, with each class: {[int(((m[:, 5].astype(int) >> i) & 1).sum()) for i in range(len(CLASSES))]}")
-    net = train(x, m, a.steps, a.seed, a.threads)
+    net = train(x, m, a.steps, a.seed, a.threads, a.hard_share, a.small_share, a.mine_every, init=a.init, lr=a.lr)
     if a.checkpoint:
         torch.save(net.state_dict(), a.checkpoint)
     fits = size_fits(net, xh, mh)
@@ -129,7 +179,10 @@ def main():
         "classes": CLASSES, "cropPx": 2 * HALF, "mmPerPx": pitch(a.station), "perClass": PER_CLASS, "minScore": MIN_SCORE,
         "sizeFits": fits, "parameters": sum(p.numel() for p in net.parameters()),
         "training": {"train": os.path.basename(a.train.rstrip("/")), "good": os.path.basename(a.good.rstrip("/")), "goodTrain": a.good_train,
-                     "heldOut": a.held_out, "steps": a.steps, "seed": a.seed, "crops": len(x)},
+                     "heldOut": a.held_out, "steps": a.steps, "seed": a.seed, "crops": len(x),
+                     **({"hard": [os.path.basename(h.rstrip("/")) for h in a.hard], "hardShare": a.hard_share, "mineEvery": a.mine_every} if a.hard else {}),
+                     **({"smallShare": a.small_share} if a.small_share else {}),
+                     **({"init": {"path": os.path.relpath(a.init, a.out), "sha256": sha256(a.init)}, "lr": a.lr} if a.init else {})},
     }
     with open(os.path.join(a.out, "model.json"), "w") as f:
         json.dump(base, f, indent=2)
