@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import t from 'tap';
@@ -98,15 +98,23 @@ t.test('the verifier\'s training pipeline: candidates, a few steps, export, and 
   const train = await record('train', [[{ class: 'particle', sizeMm: 3 }], [{ class: 'scratch' }], [{ class: 'edge-chip' }], [{ class: 'edge-burr' }]]);
   const good = await record('good', [[], []]);
   const out = join(dir, 'wafer-mm-smoke');
-  const py = spawnSync(
-    '/usr/bin/python3',
-    ['models/tools/verifier.py', '--train', train, '--good', good, '--good-train', '2', '--held-out', '1', '--base', 'models/wafer-mm-9', '--id', 'wafer-mm-smoke', '--out', out, '--steps', '3', '--threads', '1',
-      // trained further from a shipped verifier, with the good lot again as hard negatives, mined before step 0 and at step 2
-      '--init', 'models/wafer-mm-11/verifier.onnx', '--lr', '3e-4',
-      '--hard', good, '--hard-candidates', 'cand', '--hard-share', '4', '--small-share', '2', '--mine-every', '2'],
-    { cwd: REPO_ROOT, encoding: 'utf8' },
-  );
+  const cache = join(dir, 'crops.npz');
+  const verifierPy = (steps: number): SpawnSyncReturns<string> =>
+    spawnSync(
+      '/usr/bin/python3',
+      ['models/tools/verifier.py', '--train', train, '--good', good, '--good-train', '2', '--held-out', '1', '--base', 'models/wafer-mm-9', '--id', 'wafer-mm-smoke', '--out', out, '--steps', String(steps), '--threads', '1',
+        // trained further from a shipped verifier, with the good lot again as hard negatives, mined before step 0 and at step 2
+        '--init', 'models/wafer-mm-11/verifier.onnx', '--lr', '3e-4',
+        '--hard', good, '--hard-candidates', 'cand', '--hard-share', '4', '--small-share', '2', '--mine-every', '2', '--crops', cache],
+      { cwd: REPO_ROOT, encoding: 'utf8' },
+    );
+  // the crops are cut once and kept: a second training reads them, not the lots' frames
+  t.equal(verifierPy(1).status, 0);
+  const cut = readFileSync(cache);
+  const py = verifierPy(3);
   t.equal(py.status, 0, py.stderr);
+  t.match(py.stdout, `crops from ${cache}`);
+  t.same(readFileSync(cache), cut, 'the cached crops are read, not written again');
   t.match(py.stdout, /wrote .*verifier\.onnx and model\.json/);
   t.match(py.stdout, /step 0: mined \d+ hard negatives/);
   t.match(py.stdout, /step 2: mined \d+ hard negatives/);

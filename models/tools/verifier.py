@@ -124,6 +124,22 @@ def export(net, path):
                       dynamic_axes={"crops": {0: "crops"}, "probs": {0: "crops"}, "sizes": {0: "crops"}})
 
 
+def cut(a):
+    """The training crops and the held-out ones (for the size fits), with their meta rows."""
+    lines = sum(1 for _ in open(f"{a.train.rstrip('/')}.{a.candidates}.jsonl"))
+    keep = lines - a.held_out
+    xa, ma, _ = crops(a.train, a.station, a.candidates, truth_crops=True, first=keep, seed=a.seed)
+    xg, mg, _ = crops(a.good, a.station, a.candidates, rim_negatives=True, first=a.good_train, seed=a.seed + 1)
+    xh, mh, _ = crops(a.train, a.station, a.candidates, truth_crops=True, skip=keep, seed=a.seed + 2)
+    xs, ms = [xa, xg], [ma, mg]
+    for k, lot in enumerate(a.hard):
+        xk, mk, _ = crops(lot, a.station, a.hard_candidates, seed=a.seed + 3 + k)
+        assert (mk[:, 6] == 1).all(), f"{lot} has wafers with defects: --hard takes good lots"
+        xs.append(xk)
+        ms.append(mk)
+    return np.concatenate(xs), np.concatenate(ms), xh, mh
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--train", required=True, help="lot with defects to train on (a recorded lot with LOT.<candidates>.jsonl beside it)")
@@ -146,20 +162,18 @@ def main():
     ap.add_argument("--small-share", type=int, default=0, help=f"crops of each batch's 32 with a defect drawn from defects under {SMALL_MM} mm")
     ap.add_argument("--init", help="an exported verifier.onnx to start from (training further) instead of new weights")
     ap.add_argument("--lr", type=float, default=1e-3, help="Adam's step size, three tenths of it for the last 30%% of steps")
+    ap.add_argument("--crops", help="an .npz of the crops cut from the lots: read when it exists (the same lots and options), else written, so "
+                    "the lots' frames may go once it is")
     ap.add_argument("--mine-every", type=int, default=1000, help="steps between minings of the hard negatives")
     a = ap.parse_args()
-    lines = sum(1 for _ in open(f"{a.train.rstrip('/')}.{a.candidates}.jsonl"))
-    keep = lines - a.held_out
-    xa, ma, _ = crops(a.train, a.station, a.candidates, truth_crops=True, first=keep, seed=a.seed)
-    xg, mg, _ = crops(a.good, a.station, a.candidates, rim_negatives=True, first=a.good_train, seed=a.seed + 1)
-    xh, mh, _ = crops(a.train, a.station, a.candidates, truth_crops=True, skip=keep, seed=a.seed + 2)
-    xs, ms = [xa, xg], [ma, mg]
-    for k, lot in enumerate(a.hard):
-        xk, mk, _ = crops(lot, a.station, a.hard_candidates, seed=a.seed + 3 + k)
-        assert (mk[:, 6] == 1).all(), f"{lot} has wafers with defects: --hard takes good lots"
-        xs.append(xk)
-        ms.append(mk)
-    x, m = np.concatenate(xs), np.concatenate(ms)
+    if a.crops and os.path.exists(a.crops):
+        c = np.load(a.crops)
+        x, m, xh, mh = c["x"], c["m"], c["xh"], c["mh"]
+        print(f"crops from {a.crops}")
+    else:
+        x, m, xh, mh = cut(a)
+        if a.crops:
+            np.savez(a.crops, x=x, m=m, xh=xh, mh=mh)
     print(f"training crops {len(x)}, with each class: {[int(((m[:, 5].astype(int) >> i) & 1).sum()) for i in range(len(CLASSES))]}")
     net = train(x, m, a.steps, a.seed, a.threads, a.hard_share, a.small_share, a.mine_every, init=a.init, lr=a.lr)
     if a.checkpoint:
