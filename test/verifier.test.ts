@@ -20,6 +20,7 @@ const SHIPPED: Array<[string, string[], string]> = [
   ['wafer-mm-10', ['edge-burr', 'scratch', 'particle'], 'edge chips are left to the map: its crops found none more on the calibration lot'],
   ['wafer-mm-11', ['edge-burr', 'edge-chip', 'scratch', 'particle'], 'every class the verifier knows is judged on crops and map together'],
   ['wafer-mm-12', ['edge-burr', 'edge-chip', 'scratch', 'particle'], "wafer-mm-11's judge, looking around its particle places"],
+  ['wafer-mm-13', ['edge-burr', 'edge-chip', 'scratch', 'particle'], "a verifier trained further on hard negatives, with wafer-mm-12's look around"],
 ];
 
 t.test('the shipped verifiers: on a freshly rendered lot, the surest check of each planted defect\'s class is on the defect and over the station\'s threshold, which good wafers stay under', async (t) => {
