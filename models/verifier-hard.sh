@@ -6,18 +6,13 @@
 #   models/verifier-hard.sh ID FROM [STEPS] [HARD_WAFERS] [DEFECT_WAFERS] [GOOD_WAFERS]
 # e.g. models/verifier-hard.sh wafer-mm-13 models/wafer-mm-12 2000 1200 2000 1000 (after models/verifier.sh
 # wafer-mm-11 6000 2000 1000, whose lots it reuses). The new folder takes FROM's map weights and looks around
-# as a start: choose its own with tools/map_weights.py and calibrate its thresholds (README, "Calibration").
+# as a start (verifier.py --from): choose its own with tools/map_weights.py and calibrate its thresholds
+# (README, "Calibration").
 set -euo pipefail
 id=$1; from=$2; steps=${3:-2000}; nh=${4:-1200}; na=${5:-2000}; nb=${6:-1000}
-root=$(cd "$(dirname "$0")/.." && pwd)
 from=$(cd "$from" && pwd)
-base=${BASE:-$root/models/wafer-mm-9}
-out=${OUT:-$root/models/$id}
-data=${DATA:-/var/tmp/wafer-inspect-data}
-cli="node $root/dist/src/cli/main.js"
-cd "$root"
-[ -f dist/src/cli/main.js ] || npm run build
-a=$data/lot-a18-$na; b=$data/lot-b19-$nb; h=$data/lot-h20-$nh
+source "$(dirname "$0")/verifier-lots.sh"
+h=$data/lot-h20-$nh
 for lot in "$a" "$b"; do
   [ -f "$lot.cand.jsonl" ] || { echo "$lot.cand.jsonl is missing: run models/verifier.sh with the same sizes first" >&2; exit 1; }
 done
@@ -25,15 +20,5 @@ done
 [ -f "$h/manifest.jsonl" ] || $cli record --synthetic "$nh" --seed 20 --defect-rate 0 --lot H20 --format png "$h"
 [ -f "$h.checks.jsonl" ] || $cli model candidates "$h" --model "$from" --out "$h.checks.jsonl"
 /usr/bin/python3 models/tools/verifier.py --train "$a" --good "$b" --good-train "$nb" --base "$base" --id "$id" --out "$out" \
-  --steps "$steps" --init "$from/$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["files"]["verifier"]["path"])' "$from/model.json")" \
-  --lr 3e-4 --hard "$h" --hard-candidates checks --hard-share 16 --small-share 8 --mine-every 500
-/usr/bin/python3 - "$from/model.json" "$out/model.json" <<'PY'
-import json, sys
-v = json.load(open(sys.argv[1]))["verifier"]
-m = json.load(open(sys.argv[2]))
-m["verifier"]["mapWeights"], m["verifier"]["around"] = v["mapWeights"], v.get("around", {})
-with open(sys.argv[2], "w") as f:
-    json.dump(m, f, indent=2)
-    f.write("\n")
-PY
+  --steps "$steps" --from "$from" --lr 3e-4 --hard "$h" --hard-candidates checks --hard-share 16 --small-share 8 --mine-every 500
 echo "wrote $out"

@@ -9,16 +9,8 @@
 # The new model's thresholds are calibrated as any model's (README, "Calibration"), on a recorded lot.
 set -euo pipefail
 id=$1; steps=${2:-4000}; na=${3:-600}; nb=${4:-300}
-root=$(cd "$(dirname "$0")/.." && pwd)
-base=${BASE:-$root/models/wafer-mm-9}
-out=${OUT:-$root/models/$id}
-data=${DATA:-/var/tmp/wafer-inspect-data}
-cli="node $root/dist/src/cli/main.js"
-cd "$root"
-[ -f dist/src/cli/main.js ] || npm run build
-mkdir -p "$data"
+source "$(dirname "$0")/verifier-lots.sh"
 # seeds 18 and 19: no lot the image model was trained, validated or tested on uses them
-a=$data/lot-a18-$na; b=$data/lot-b19-$nb
 [ -f "$a/manifest.jsonl" ] || $cli record --synthetic "$na" --seed 18 --defect-rate 0.7 --lot A18 --format png "$a"
 [ -f "$b/manifest.jsonl" ] || $cli record --synthetic "$nb" --seed 19 --defect-rate 0 --lot B19 --format png "$b"
 for lot in "$a" "$b"; do

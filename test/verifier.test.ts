@@ -105,7 +105,7 @@ t.test('the verifier\'s training pipeline: candidates, a few steps, export, and 
       '/usr/bin/python3',
       ['models/tools/verifier.py', '--train', train, '--good', good, '--good-train', '2', '--held-out', '1', '--base', 'models/wafer-mm-9', '--id', 'wafer-mm-smoke', '--out', out, '--steps', String(steps), '--threads', '1',
         // trained further from a shipped verifier, with the good lot again as hard negatives, mined before step 0 and at step 2
-        '--init', 'models/wafer-mm-11/verifier.onnx', '--lr', '3e-4',
+        '--from', 'models/wafer-mm-12', '--lr', '3e-4',
         '--hard', good, '--hard-candidates', 'cand', '--hard-share', '4', '--small-share', '2', '--mine-every', '2', '--crops', cache],
       { cwd: REPO_ROOT, encoding: 'utf8' },
     );
@@ -116,6 +116,10 @@ t.test('the verifier\'s training pipeline: candidates, a few steps, export, and 
   t.equal(py.status, 0, py.stderr);
   t.match(py.stdout, `crops from ${cache}`);
   t.same(readFileSync(cache), cut, 'the cached crops are read, not written again');
+  // a cache cut with other options is refused with both, not trained on
+  const stale = spawnSync('/usr/bin/python3', ['models/tools/verifier.py', '--train', train, '--good', good, '--good-train', '1', '--base', 'models/wafer-mm-9', '--id', 'x', '--out', join(dir, 'x'), '--steps', '1', '--crops', cache], { cwd: REPO_ROOT, encoding: 'utf8' });
+  t.not(stale.status, 0);
+  t.match(stale.stderr, /crops cut from other lots or options .*"goodTrain": 2.*"goodTrain": 1/);
   t.match(py.stdout, /wrote .*verifier\.onnx and model\.json/);
   t.match(py.stdout, /step 0: mined \d+ hard negatives/);
   t.match(py.stdout, /step 2: mined \d+ hard negatives/);
@@ -129,5 +133,8 @@ t.test('the verifier\'s training pipeline: candidates, a few steps, export, and 
     smallShare: 2,
     init: { path: relative(out, join(REPO_ROOT, 'models/wafer-mm-11/verifier.onnx')), sha256: 'b5d874c1cc697cca65e72250fd14d5a7c357f367bbdae387663818d1b829d2d0' },
   });
+  // wafer-mm-12's judge is the new folder's start
+  t.same(model.manifest.verifier?.mapWeights, { 'edge-burr': 1, 'edge-chip': 3, scratch: 2, particle: 1 });
+  t.same(model.manifest.verifier?.around, { particle: { top: 2, stepMm: 3 } });
   t.equal(model.manifest.files.image.path, join(relative(out, join(REPO_ROOT, 'models/wafer-mm-9')), 'image-int8.onnx'), "the base model's files are named where they are, not copied");
 });

@@ -160,22 +160,32 @@ def main():
     ap.add_argument("--hard-candidates", default="checks")
     ap.add_argument("--hard-share", type=int, default=0, help="crops of each batch of 128 drawn from the good-wafer crops the network reads highest")
     ap.add_argument("--small-share", type=int, default=0, help=f"crops of each batch's 32 with a defect drawn from defects under {SMALL_MM} mm")
-    ap.add_argument("--init", help="an exported verifier.onnx to start from (training further) instead of new weights")
+    ap.add_argument("--from", dest="start", help="a verifier model's folder to train further: its verifier.onnx's weights instead of new "
+                    "ones, and its judge (map weights, looks around) as the new folder's start")
     ap.add_argument("--lr", type=float, default=1e-3, help="Adam's step size, three tenths of it for the last 30%% of steps")
     ap.add_argument("--crops", help="an .npz of the crops cut from the lots: read when it exists (the same lots and options), else written, so "
                     "the lots' frames may go once it is")
     ap.add_argument("--mine-every", type=int, default=1000, help="steps between minings of the hard negatives")
     a = ap.parse_args()
+    # what the crops were cut from: a cache of other lots or options is refused, not trained on
+    cut_from = json.dumps({"train": os.path.abspath(a.train), "good": os.path.abspath(a.good), "goodTrain": a.good_train, "heldOut": a.held_out,
+                           "station": os.path.abspath(a.station), "candidates": a.candidates, "hard": [os.path.abspath(h) for h in a.hard],
+                           "hardCandidates": a.hard_candidates, "seed": a.seed}, sort_keys=True)
     if a.crops and os.path.exists(a.crops):
         c = np.load(a.crops)
+        if "cutFrom" not in c or str(c["cutFrom"]) != cut_from:
+            raise SystemExit(f"{a.crops} holds crops cut from other lots or options ({c['cutFrom'] if 'cutFrom' in c else 'not recorded'}); "
+                             f"these are {cut_from}: remove it or name another file")
         x, m, xh, mh = c["x"], c["m"], c["xh"], c["mh"]
         print(f"crops from {a.crops}")
     else:
         x, m, xh, mh = cut(a)
         if a.crops:
-            np.savez(a.crops, x=x, m=m, xh=xh, mh=mh)
+            np.savez(a.crops, x=x, m=m, xh=xh, mh=mh, cutFrom=np.array(cut_from))
     print(f"training crops {len(x)}, with each class: {[int(((m[:, 5].astype(int) >> i) & 1).sum()) for i in range(len(CLASSES))]}")
-    net = train(x, m, a.steps, a.seed, a.threads, a.hard_share, a.small_share, a.mine_every, init=a.init, lr=a.lr)
+    start = json.load(open(os.path.join(a.start, "model.json"))) if a.start else None
+    init = os.path.join(a.start, start["files"]["verifier"]["path"]) if start else None
+    net = train(x, m, a.steps, a.seed, a.threads, a.hard_share, a.small_share, a.mine_every, init=init, lr=a.lr)
     if a.checkpoint:
         torch.save(net.state_dict(), a.checkpoint)
     fits = size_fits(net, xh, mh)
@@ -196,8 +206,11 @@ def main():
                      "heldOut": a.held_out, "steps": a.steps, "seed": a.seed, "crops": len(x),
                      **({"hard": [os.path.basename(h.rstrip("/")) for h in a.hard], "hardShare": a.hard_share, "mineEvery": a.mine_every} if a.hard else {}),
                      **({"smallShare": a.small_share} if a.small_share else {}),
-                     **({"init": {"path": os.path.relpath(a.init, a.out), "sha256": sha256(a.init)}, "lr": a.lr} if a.init else {})},
+                     **({"init": {"path": os.path.relpath(init, a.out), "sha256": sha256(init)}, "lr": a.lr} if init else {})},
     }
+    if start:
+        base["verifier"]["mapWeights"] = start["verifier"]["mapWeights"]
+        base["verifier"]["around"] = start["verifier"].get("around", {})
     with open(os.path.join(a.out, "model.json"), "w") as f:
         json.dump(base, f, indent=2)
         f.write("\n")
