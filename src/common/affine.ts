@@ -78,3 +78,20 @@ export function poseToAffine(width: number, height: number, pose: CameraPose): A
 export function centredAffine(width: number, height: number, diameterMm: number): Affine {
   return poseToAffine(width, height, { pitchMm: diameterMm / Math.min(width, height), rotationDeg: 0, centreMm: [0, 0] });
 }
+
+/**
+ * Solves the 3 x 3 system m x = b (row-major m) by Cramer's rule, as least-squares fits of an affine's
+ * row or of a circle take; null where it is singular.
+ */
+export function solve3(m: ArrayLike<number>, b: ArrayLike<number>): [number, number, number] | null {
+  const det = (a: ArrayLike<number>): number => a[0] * (a[4] * a[8] - a[5] * a[7]) - a[1] * (a[3] * a[8] - a[5] * a[6]) + a[2] * (a[3] * a[7] - a[4] * a[6]);
+  const d = det(m);
+  if (Math.abs(d) < 1e-12) return null;
+  const out: number[] = [];
+  for (let k = 0; k < 3; k++) {
+    const a = Array.from(m);
+    for (let i = 0; i < 3; i++) a[i * 3 + k] = b[i];
+    out.push(det(a) / d);
+  }
+  return out as [number, number, number];
+}

@@ -1,4 +1,4 @@
-import { applyAffine, centredAffine, invertAffine, type Affine } from '../common/affine.js';
+import { applyAffine, centredAffine, invertAffine, solve3, type Affine } from '../common/affine.js';
 
 /**
  * Registration from a target image: find the marks (blobs that stand out from the plate), match them
@@ -68,20 +68,10 @@ export function fitAffine(pairs: Array<{ px: [number, number]; mm: [number, numb
       by[i] += v[i] * mm[1];
     }
   }
-  return [solve3(M, bx), solve3(M, by)] as Affine;
-}
-
-function solve3(m: number[], b: number[]): [number, number, number] {
-  const det = (a: number[]): number => a[0] * (a[4] * a[8] - a[5] * a[7]) - a[1] * (a[3] * a[8] - a[5] * a[6]) + a[2] * (a[3] * a[7] - a[4] * a[6]);
-  const d = det(m);
-  if (Math.abs(d) < 1e-12) throw new Error('registration: marks are degenerate (collinear)');
-  const out: number[] = [];
-  for (let k = 0; k < 3; k++) {
-    const a = [...m];
-    for (let i = 0; i < 3; i++) a[i * 3 + k] = b[i];
-    out.push(det(a) / d);
-  }
-  return out as [number, number, number];
+  const x = solve3(M, bx);
+  const y = solve3(M, by);
+  if (!x || !y) throw new Error('registration: marks are degenerate (collinear)');
+  return [x, y];
 }
 
 export interface Registration {
