@@ -13,6 +13,8 @@ import { DEFAULT_MODEL } from '../src/model/load.js';
 import { lookAt } from '../src/model/around.js';
 import { readManifest, readVerified, verifiedClasses } from '../src/model/manifest.js';
 import { runVerifier } from '../src/model/verify.js';
+import { rimPlaces, RimTable } from '../src/model/rim.js';
+import { SyntheticLine } from '../src/sim/line.js';
 
 const { values: a } = parseArgs({ options: { model: { type: 'string', default: DEFAULT_MODEL }, runs: { type: 'string', default: '30' }, specs: { type: 'string', default: '8' } } });
 const runs = Number(a.runs);
@@ -62,7 +64,7 @@ if (manifest.verifier && manifest.files.verifier) {
   // eight more around each place it looks around, run as the image model's thread runs them
   const v = manifest.verifier;
   const places = Array.from({ length: v.perClass }, () => ({ xMm: 0, yMm: 0 }));
-  const crops = verifiedClasses(manifest).reduce((n, c) => n + lookAt(places, v.around[c]).length, 0);
+  const crops = verifiedClasses(manifest).reduce((n, c) => n + lookAt(places, v.around[c]).length + (v.rim[c]?.top ?? 0), 0);
   const s = await ort.InferenceSession.create(await readVerified(dir, manifest.files.verifier), { intraOpNumThreads: 2, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
   for (const B of [1, 8]) {
     const x = new Float32Array(B * crops * 3 * v.cropPx * v.cropPx);
@@ -79,5 +81,23 @@ if (manifest.verifier && manifest.files.verifier) {
     console.log(`  verifier, ${crops} crops a wafer, batch ${B}: ${figures[`verifier_b${B}_ms`]} ms/wafer`);
   }
   await s.release();
+  const rims = verifiedClasses(manifest).filter((c) => v.rim[c]);
+  if (rims.length) {
+    // the rim traced round a rendered wafer's visible frame, once a wafer whatever the classes that use it
+    const line = new SyntheticLine({ seed: 5, poolSize: 0 });
+    const cam = line.station.cameras.visible;
+    const f = line.render(line.plan(0, [{ class: 'edge-chip', sizeMm: 1 }])).frames.visible;
+    const frame = { width: f.width, height: f.height, data: f.data as Uint8Array, pxToMm: cam.pxToMm, waferRadiusMm: line.station.waferDiameterMm / 2 };
+    const table = new RimTable(frame.pxToMm, frame.width, frame.height, frame.waferRadiusMm);
+    const ts: number[] = [];
+    for (let i = 0; i < runs + 3; i++) {
+      const t0 = performance.now();
+      const off = table.standOff(frame);
+      for (const c of rims) rimPlaces(table, off, { side: v.rim[c].side === 'inside' ? -1 : 1, top: v.rim[c].top, minMm: v.rim[c].minMm });
+      if (i >= 3) ts.push(performance.now() - t0);
+    }
+    figures.rim_ms = Math.round(median(ts) * 100) / 100;
+    console.log(`  the rim traced (${table.rays} rays, for ${rims.join(', ')}): ${figures.rim_ms} ms/wafer`);
+  }
 }
 console.log(JSON.stringify({ bench: 'model', model: manifest.id, grid: G, specs: Q, runs, ...figures }));

@@ -31,7 +31,7 @@ t.test('crops: centred on the place\'s pixel, black outside the frame, each chan
   const data = new Uint8Array(W * H * 3);
   for (let r = 0; r < H; r++) for (let k = 0; k < W; k++) data.set([10 * k, 10 * r, 100], (r * W + k) * 3);
   data.set([250, 250, 250], (4 * W + 5) * 3);
-  const frame: VisibleFrame = { width: W, height: H, data, pxToMm: [[0.5, 0, -2.5], [0, -0.5, 2]] };
+  const frame: VisibleFrame = { width: W, height: H, data, pxToMm: [[0.5, 0, -2.5], [0, -0.5, 2]], waferRadiusMm: 150 };
   const out = new Float32Array(2 * 3 * 16).fill(NaN);
   cutCrops(frame, [{ xMm: 0, yMm: 0 }, { xMm: -2.5, yMm: 2 }], { px: 4, mmPerPx: 0.5 }, out, 0);
   const px = (n: number, c: number, i: number, j: number): number => Math.round(out[n * 48 + c * 16 + i * 4 + j] * 255);
@@ -65,6 +65,24 @@ t.test('judge by crops: checks over the threshold are findings, one per defect, 
   t.same(limited.findings.map((f) => f.xMm), [40], 'a size limit reads the verifier\'s size');
   const zoned = judge([spec('P3', 'particle', { zone: { minRadiusMm: 100, maxRadiusMm: 150, words: 'near the edge' } })], MAP, G, OK, [], [[check(0, 0, 0.9)]]);
   t.equal(zoned.verdict, 'pass', 'a check outside the zone is not a finding');
+});
+
+t.test('judge by crops: a finding on a rim run is sized by the rim\'s fit, the others by the verifier\'s', async (t) => {
+  // the verifier's size of a burr is many mm out (spread 9): a 2 mm limit is within its margin
+  const s = spec('B1', 'edge-burr', {
+    size: { mm: 2, inclusive: false, words: 'longer than 2 mm' },
+    sizeFit: { slope: 1, offset: 4.5, spread: 9 },
+    rimSizeFit: { slope: 1, offset: 0.5, spread: 0.3 },
+  });
+  const onRim = { ...check(150, 0, 0.9, 0.8), sizedByRim: true };
+  const j = judge([s], MAP, G, OK, [], [[onRim]]);
+  t.equal(j.verdict, 'pass', `a 0.8 mm arc reads 1.3 mm, at most ${(1.3 + 1.645 * 0.3).toFixed(1)}: within the limit`);
+  const long = judge([s], MAP, G, OK, [], [[{ ...onRim, sizeMm: 3 }]]);
+  t.same(long.findings.map((f) => [f.sizeMm, f.sizeMaxMm]), [[3.5, 4]], 'a 3 mm arc breaks it, its largest size from the rim fit\'s spread');
+  const off = judge([s], MAP, G, OK, [], [[check(150, 0, 0.9, 0.8)]]);
+  t.equal(off.verdict, 'fail', 'the same size from the verifier is within its fit\'s margin of the limit: it breaks it');
+  t.same(off.findings.map((f) => f.sizeMm), [5.3]);
+  t.match(explain(s, 'class'), /on the rim: 1 x the arc it stands off \+ 0\.5 mm, give or take 0\.3 mm: passes only below 1\.5 mm; elsewhere: /);
 });
 
 t.test('judge by crops: a wafer without the verifier\'s checks is not inspected, never passed', async (t) => {
@@ -138,5 +156,10 @@ t.test('what thresholds name a verifier model by changes with every judge settin
   t.not(changed((v) => (v.mapWeights['edge-chip'] = 1)), id, 'a map weight');
   t.not(changed((v) => (v.cropPx = 64)), id, 'the crop size');
   t.not(changed((v) => (v.around = { particle: { top: 2, stepMm: 3 } })), id, 'a look around a class\'s places');
+  const rim = changed((v) => (v.rim = { 'edge-chip': { side: 'inside', top: 2, minMm: 0.15, weight: 12 } }));
+  t.not(rim, id, 'rim places');
+  t.not(changed((v) => (v.rim = { 'edge-chip': { side: 'inside', top: 2, minMm: 0.15, weight: 8 } })), rim, "the rim's weight");
+  t.not(changed((v) => (v.rim = { 'edge-chip': { side: 'inside', top: 2, minMm: 0.2, weight: 12 } })), rim, 'the least the rim stands off');
   t.equal(changed(() => {}), id, 'the same settings, the same name');
+  t.equal(id, 'wafer-mm-11@ff451bc2a1ff+279bf6a54bab', "the name wafer-mm-11's thresholds were calibrated under");
 });

@@ -32,7 +32,7 @@ function scene(pitch: number, size = 120): VisibleFrame {
       data.fill(Math.round(150 - (120 * inside) / 16), (r * size + c) * 3, (r * size + c) * 3 + 3);
     }
   }
-  return { width: size, height: size, data, pxToMm: [[pitch, 0, -half + pitch / 2], [0, -pitch, half - pitch / 2]] };
+  return { width: size, height: size, data, pxToMm: [[pitch, 0, -half + pitch / 2], [0, -pitch, half - pitch / 2]], waferRadiusMm: 150 };
 }
 
 /** Of a crop's first channel, the disc's area in crop pixels (each pixel's darkness below the grey over the disc's contrast, summed) and its centre. */

@@ -21,6 +21,7 @@ const SHIPPED: Array<[string, string[], string]> = [
   ['wafer-mm-11', ['edge-burr', 'edge-chip', 'scratch', 'particle'], 'every class the verifier knows is judged on crops and map together'],
   ['wafer-mm-12', ['edge-burr', 'edge-chip', 'scratch', 'particle'], "wafer-mm-11's judge, looking around its particle places"],
   ['wafer-mm-13', ['edge-burr', 'edge-chip', 'scratch', 'particle'], "a verifier trained further on hard negatives, with wafer-mm-12's look around"],
+  ['wafer-mm-14', ['edge-burr', 'edge-chip', 'scratch', 'particle'], "wafer-mm-13's verifier, checking the rim's bites too"],
 ];
 
 t.test('the shipped verifiers: on a freshly rendered lot, the surest check of each planted defect\'s class is on the defect and over the station\'s threshold, which good wafers stay under', async (t) => {
@@ -33,6 +34,8 @@ t.test('the shipped verifiers: on a freshly rendered lot, the surest check of ea
     ['particle', [{ class: 'particle', xMm: 40, yMm: -60, sizeMm: 2 }]],
     ['scratch', [{ class: 'scratch', xMm: -40, yMm: 30, sizeMm: 20 }]],
     ['edge-chip', [{ class: 'edge-chip', ...rim(35), sizeMm: 3 }]],
+    // a chip the map hardly shows: found by a model that traces the rim (verifier.rim)
+    ['edge-chip-small', [{ class: 'edge-chip', ...rim(200), sizeMm: 1.1 }]],
     // sizes where T15 found all or nearly all (README, "Measured with wafer-mm-10"): a 4.5 mm burr here is missed by wafer-mm-9 and -10 both
     ['edge-burr', [{ class: 'edge-burr', ...rim(150), sizeMm: 8 }]],
   ];
@@ -68,7 +71,8 @@ t.test('the shipped verifiers: on a freshly rendered lot, the surest check of ea
         t.ok(checked.every((x) => x === null), `${c} is judged on the map: no checks`);
         continue;
       }
-      t.ok(checked.every((x) => x !== null && x.length > 0 && x.length <= v.perClass), `${c}: between 1 and ${v.perClass} checks on every wafer`);
+      const most = v.perClass + (v.rim[c]?.top ?? 0);
+      t.ok(checked.every((x) => x !== null && x.length > 0 && x.length <= most), `${c}: between 1 and ${most} checks on every wafer`);
       const goodHigh = Math.max(...['good-1', 'good-2'].map((g) => Math.max(...byId.get(g)!.checks![j]!.map((x) => x.confidence))));
       const w = byId.get(c)!;
       const d = w.truth![0];
@@ -77,6 +81,13 @@ t.test('the shipped verifiers: on a freshly rendered lot, the surest check of ea
       const threshold = thresholds.kinds[c].threshold;
       t.ok(best.confidence > threshold && threshold > goodHigh, `${c}: confidence ${best.confidence.toFixed(4)} over the station's threshold ${threshold}, which the good wafers' highest ${goodHigh.toFixed(4)} is under`);
       t.ok(best.sizeMm > 0, `${c}: sized (${best.sizeMm.toFixed(2)} mm against ${d.sizeMm})`);
+      if (c === 'edge-chip' && v.rim[c]) {
+        const small = byId.get('edge-chip-small')!;
+        const s = small.truth![0];
+        const found = small.checks![j]!.filter((x) => x.rimMm !== undefined && Math.hypot(x.xMm - s.xMm, x.yMm - s.yMm) <= 2);
+        t.equal(found.length, 1, `the ${s.sizeMm} mm chip is a rim place (${JSON.stringify(small.checks![j])})`);
+        t.ok(found[0] && found[0].rimMm! < -v.rim[c].minMm && found[0].confidence > threshold, `its confidence ${found[0]?.confidence.toFixed(4)} is over the threshold ${threshold}`);
+      }
     }
   });
 });

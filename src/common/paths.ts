@@ -13,4 +13,4 @@ export const PACKAGE_ROOT = (() => {
 })();
 
 /** The model the appliance ships with and runs unless the config names another folder. */
-export const DEFAULT_MODEL = join(PACKAGE_ROOT, 'models/wafer-mm-13');
+export const DEFAULT_MODEL = join(PACKAGE_ROOT, 'models/wafer-mm-14');

@@ -89,7 +89,7 @@ export const configSchema = z
       .default({ driver: 'synthetic', synthetic: synthetic.parse({}) }),
     model: z
       .object({
-        dir: z.string().optional().describe("model folder; default: the package's models/wafer-mm-13 (models/wafer-mm-9 for a visible camera coarser than 0.237 mm/px)"),
+        dir: z.string().optional().describe("model folder; default: the package's models/wafer-mm-14 (models/wafer-mm-9 for a visible camera coarser than 0.237 mm/px)"),
         variant: z.enum(['int8', 'fp32']).default('fp32').describe('fp32: as fast as int8 on 2 cores and more accurate (model card)'),
         threads: z.number().int().min(1).max(64).default(2).describe('threads one inference may use'),
         maxBatch: z.number().int().min(1).max(64).default(8),

@@ -29,6 +29,8 @@ export interface VisibleFrame {
   height: number;
   data: Uint8Array;
   pxToMm: Affine;
+  /** the station's wafer radius: where, in wafer mm, the rim should be */
+  waferRadiusMm: number;
 }
 
 /** A wafer's record: what capture said of it, and what fusion made of it. */

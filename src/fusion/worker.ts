@@ -36,7 +36,7 @@ function handOn(frame: RawFrame, pxToMm: VisibleFrame['pxToMm'], borrowed: Array
     borrowed.splice(own, 1);
     data = d;
   } else data = new Uint8Array(d);
-  return { width: frame.width, height: frame.height, data, pxToMm };
+  return { width: frame.width, height: frame.height, data, pxToMm, waferRadiusMm: f.station.waferDiameterMm / 2 };
 }
 
 serveTasks<FrameSet, FusedWafer>(async (set) => {

@@ -19,6 +19,8 @@ export interface JudgedSpec extends ReadSpec {
   thresholdWithout?: Partial<Record<Modality, number>>;
   /** size correction for the class, measured extent -> true extent (identity when absent), and its spread */
   sizeFit?: SizeFit;
+  /** the same for a finding the verifier's rim places sized (`Check.sizedByRim`) */
+  rimSizeFit?: SizeFit;
 }
 
 /**
@@ -37,12 +39,14 @@ export function sizeOf(measuredMm: number, fit: SizeFit | undefined): { sizeMm: 
 
 /**
  * Per spec, a size limit the station's size fit cannot tell from zero: the limit is within the fit's
- * margin (SIZE_SURE spreads), so every region found breaks it, however small it reads.
+ * margin (SIZE_SURE spreads), so every region found breaks it, however small it reads. A spec with a
+ * rim size fit is judged by it for the defects on the rim (nearly all of its class's), so that one
+ * counts.
  */
 export function unresolvedSizeLimits(specs: JudgedSpec[]): Record<string, { limitMm: number; marginMm: number }> {
   const out: Record<string, { limitMm: number; marginMm: number }> = {};
   for (const s of specs) {
-    const margin = SIZE_SURE * (s.sizeFit?.spread ?? 0);
+    const margin = SIZE_SURE * ((s.rimSizeFit ?? s.sizeFit)?.spread ?? 0);
     if (s.size && margin > 0 && s.size.mm - margin <= 0) out[s.id] = { limitMm: s.size.mm, marginMm: Math.round(margin * 10) / 10 };
   }
   return out;
@@ -91,11 +95,11 @@ export function uncalibratedWithout(specs: JudgedSpec[]): Record<string, Modalit
 export const SAME_DEFECT_MM = 5;
 
 /** A verified spec's findings before its limits: the checks over its threshold, one per defect, sized by the verifier. */
-function verifiedRegions(checks: Check[], threshold: number): Array<{ xMm: number; yMm: number; sizeMm: number; score: number }> {
+function verifiedRegions(checks: Check[], threshold: number): Array<{ xMm: number; yMm: number; sizeMm: number; score: number; sizedByRim?: boolean }> {
   const over = checks.filter((c) => c.confidence > threshold).sort((a, b) => b.confidence - a.confidence);
   const kept: Check[] = [];
   for (const c of over) if (!kept.some((k) => Math.hypot(k.xMm - c.xMm, k.yMm - c.yMm) < SAME_DEFECT_MM)) kept.push(c);
-  return kept.map((c) => ({ xMm: c.xMm, yMm: c.yMm, sizeMm: c.sizeMm, score: normalise(c.confidence, threshold) }));
+  return kept.map((c) => ({ xMm: c.xMm, yMm: c.yMm, sizeMm: c.sizeMm, score: normalise(c.confidence, threshold), ...(c.sizedByRim ? { sizedByRim: true } : {}) }));
 }
 
 /**
@@ -129,14 +133,17 @@ export function judge(
       return;
     }
     const threshold = thresholdFor(spec, modalities);
-    let regions: Array<{ xMm: number; yMm: number; sizeMm: number; score: number }>;
+    let regions: Array<{ xMm: number; yMm: number; sizeMm: number; score: number; sizedByRim?: boolean }>;
     if (spec.by === 'crops') regions = verifiedRegions(crops!, threshold);
     else {
       for (let k = 0; k < cells; k++) normalised[k] = normalise(scores[j * cells + k], threshold);
       regions = defectRegions(normalised, map);
     }
     const candidates = regions
-      .map((r) => ({ ...r, ...sizeOf(r.sizeMm, spec.sizeFit) }))
+      .map((r) => {
+        const fit = r.sizedByRim ? spec.rimSizeFit : spec.sizeFit;
+        return { ...r, fit, ...sizeOf(r.sizeMm, fit) };
+      })
       .filter((r) => {
         if (spec.zone) {
           const rad = Math.hypot(r.xMm, r.yMm);
@@ -156,7 +163,7 @@ export function judge(
         xMm: round(r.xMm, 1),
         yMm: round(r.yMm, 1),
         sizeMm: round(r.sizeMm, 1),
-        ...(spec.sizeFit?.spread !== undefined ? { sizeMaxMm: round(r.sizeMaxMm, 1) } : {}),
+        ...(r.fit?.spread !== undefined ? { sizeMaxMm: round(r.sizeMaxMm, 1) } : {}),
         score: round(r.score, 3),
       });
     }

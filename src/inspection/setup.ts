@@ -4,8 +4,8 @@ import type { LoadedModel } from '../model/load.js';
 import { verifiedClasses } from '../model/manifest.js';
 import { defaultReadOptions, readRecipe, type ReadSpec, type SpecRejection } from '../specs/read.js';
 import type { Recipe } from '../specs/recipe.js';
-import { lookup, type ModelThresholds } from '../specs/thresholds.js';
-import { SIZE_SURE, uncalibratedWithout, unresolvedSizeLimits, type JudgedSpec } from './judge.js';
+import { lookup, type ModelThresholds, type SizeFit } from '../specs/thresholds.js';
+import { SIZE_SURE, uncalibratedWithout, type JudgedSpec } from './judge.js';
 
 export interface PreparedSpecs {
   specs: JudgedSpec[];
@@ -43,7 +43,8 @@ export async function prepareSpecs(recipe: Recipe, model: LoadedModel, threshold
       continue;
     }
     const sizeFit = verified ? model.manifest.verifier!.sizeFits[s.kind] : t.sizeFit;
-    judged.push({ ...s, threshold: t.threshold, thresholdWithout: t.without, ...(verified ? { by: 'crops' as const } : {}), ...(sizeFit ? { sizeFit } : {}) });
+    const rimSizeFit = verified ? model.manifest.verifier!.rimSizeFits[s.kind] : undefined;
+    judged.push({ ...s, threshold: t.threshold, thresholdWithout: t.without, ...(verified ? { by: 'crops' as const } : {}), ...(sizeFit ? { sizeFit } : {}), ...(rimSizeFit ? { rimSizeFit } : {}) });
     thresholdFrom[s.id] = t.from;
   }
   return { specs: judged, rejected, thresholdFrom };
@@ -77,12 +78,25 @@ export function explain(s: JudgedSpec, from: 'spec' | 'class' | undefined): stri
 
 /** How a spec's size limit is judged: what a region's size is read from, and how sure it must be to pass. */
 function sizing(s: JudgedSpec): string {
+  const r = s.rimSizeFit;
+  const onRim = r ? `on the rim: ${fitText(r, 'the arc it stands off')}${margin(s, r.spread ?? 0)}; elsewhere: ` : '';
+  return onRim + sizingBy(s);
+}
+
+function sizingBy(s: JudgedSpec): string {
   const f = s.sizeFit;
   const measured = s.by === 'crops' ? "the verifier's size" : "the region's extent";
   if (!f) return `${measured}${s.by === 'crops' ? '' : ' on the score map'}, as measured (no size fit calibrated)`;
-  const fit = `${f.slope} x ${measured} ${f.offset < 0 ? '-' : '+'} ${Math.abs(f.offset)} mm`;
-  if (f.spread === undefined) return `${fit}, taken as exact (no spread calibrated: run calibrate thresholds again)`;
-  return unresolvedSizeLimits([s])[s.id]
-    ? `${fit}, give or take ${f.spread} mm: the limit is within that, so every region found breaks it`
-    : `${fit}, give or take ${f.spread} mm: a region passes only below ${(s.size!.mm - SIZE_SURE * f.spread).toFixed(1)} mm`;
+  if (f.spread === undefined) return `${fitText(f, measured)}, taken as exact (no spread calibrated: run calibrate thresholds again)`;
+  return fitText(f, measured) + margin(s, f.spread, 'region');
+}
+
+function fitText(f: SizeFit, measured: string): string {
+  return `${f.slope} x ${measured} ${f.offset < 0 ? '-' : '+'} ${Math.abs(f.offset)} mm`;
+}
+
+/** The spread a fit allows for, and below what fitted size a `what` (or one) passes the spec's limit (judge.ts, SIZE_SURE). */
+function margin(s: JudgedSpec, spread: number, what?: string): string {
+  const below = s.size!.mm - SIZE_SURE * spread;
+  return `, give or take ${spread} mm: ${below <= 0 ? `the limit is within that, so every ${what ?? 'one'} found breaks it` : `${what ? `a ${what} ` : ''}passes only below ${below.toFixed(1)} mm`}`;
 }

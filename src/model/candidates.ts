@@ -37,3 +37,17 @@ export function localMaxima(map: Float32Array, g: MapGeometry, opts: { top: numb
   }
   return out.sort((a, b) => b.score - a.score).slice(0, opts.top);
 }
+
+/** The highest score of one map in the cell a place falls in and the eight around it: the map's evidence near a place found otherwise. */
+export function mapNear(map: Float32Array, g: MapGeometry, xMm: number, yMm: number, offset = 0): number {
+  const N = g.size;
+  const k = Math.floor((xMm - g.x0) / g.cellMm);
+  const r = Math.floor((g.y0 - yMm) / g.cellMm);
+  let best = 0;
+  for (let rr = r - 1; rr <= r + 1; rr++) {
+    for (let kk = k - 1; kk <= k + 1; kk++) {
+      if (rr >= 0 && kk >= 0 && rr < N && kk < N) best = Math.max(best, map[offset + rr * N + kk]);
+    }
+  }
+  return best;
+}

@@ -2,11 +2,12 @@ import * as ort from 'onnxruntime-node';
 import { workerData } from 'node:worker_threads';
 import { serveTasks } from '../common/worker-pool.js';
 import type { VisibleFrame } from '../fusion/result.js';
-import { localMaxima } from './candidates.js';
+import { localMaxima, mapNear } from './candidates.js';
 import { lookAt, surest, type Crop } from './around.js';
 import { cutCrops } from './crops.js';
 import type { ModelManifest } from './manifest.js';
 import { scoreMap } from './map.js';
+import { rimPlaces, RimTable } from './rim.js';
 import { runVerifier } from './verify.js';
 import { openSession, type SessionOptions } from './session.js';
 
@@ -38,8 +39,14 @@ export interface Check {
   prob: number;
   /** the crop's and the map's evidence together (manifest `verifier.mapWeights`): what the judge thresholds */
   confidence: number;
-  /** the verifier's size of it, mm */
+  /** its size, mm: the verifier's, or for a check on a run of the rim standing off (rimPlaces) the run's arc */
   sizeMm: number;
+  /** for a place found on the rim (manifest `verifier.rim`), how far the rim stands off its circle there, mm */
+  rimMm?: number;
+  /** for a place found on the rim, the arc it spans standing off, mm */
+  rimArcMm?: number;
+  /** true where `sizeMm` is a rim run's arc (sized by the manifest's `rimSizeFits`, not `sizeFits`) */
+  sizedByRim?: boolean;
 }
 
 export interface ImageScores {
@@ -100,16 +107,25 @@ async function check(scores: Float32Array[], visible: Array<VisibleFrame | null>
   const v = manifest.verifier;
   if (!verifier || !v) return out;
   const cells = map.size * map.size;
-  type Place = { xMm: number; yMm: number; score: number };
+  type Place = { xMm: number; yMm: number; score: number; rimMm?: number; rimArcMm?: number };
   // per place, its crops: the place itself, and for a class the manifest looks around, the eight around it
   type Job = { w: number; j: number; cls: number; places: Place[]; crops: Crop[]; same?: Job };
   const jobs: Job[] = [];
   let crops = 0;
   scores.forEach((s, w) => {
-    if (!visible[w]) return;
+    const frame = visible[w];
+    if (!frame) return;
+    let off: { table: RimTable; off: Float64Array } | null = null;
     for (let j = 0; j < specs; j++) {
       if (verify[j] < 0) continue;
-      const places = localMaxima(s, map, { top: v.perClass, min: v.minScore, offset: j * cells });
+      const places: Place[] = localMaxima(s, map, { top: v.perClass, min: v.minScore, offset: j * cells });
+      const rim = v.rim[v.classes[verify[j]]];
+      if (rim) {
+        off ??= rimOff(frame);
+        for (const p of rimPlaces(off.table, off.off, { side: rim.side === 'inside' ? -1 : 1, top: rim.top, minMm: rim.minMm })) {
+          places.push({ xMm: p.xMm, yMm: p.yMm, score: mapNear(s, map, p.xMm, p.yMm, j * cells), rimMm: p.deviationMm, rimArcMm: p.arcMm });
+        }
+      }
       const same = jobs.find((o) => o.w === w && o.cls === verify[j] && !o.same && samePlaces(o.places, places));
       const job: Job = { w, j, cls: verify[j], places, crops: same ? same.crops : lookAt(places, v.around[v.classes[verify[j]]]), ...(same ? { same } : {}) };
       jobs.push(job);
@@ -132,14 +148,56 @@ async function check(scores: Float32Array[], visible: Array<VisibleFrame | null>
     const from = first.get(job.same ?? job)!;
     const weight = v.mapWeights[v.classes[job.cls]] ?? 0;
     const best = surest(job.crops, job.places.length, (n) => probs[(from + n) * K + job.cls]);
-    out[job.w][job.j] = job.places.map((p, i) => {
+    out[job.w][job.j] = sizeByRim(job.places.map((p, i) => {
       const n = from + best[i];
       const prob = probs[n * K + job.cls];
       const c = job.crops[best[i]];
-      return { xMm: c.xMm, yMm: c.yMm, score: p.score, prob, confidence: sigmoid(logit(prob) + weight * logit(p.score)), sizeMm: sizes[n * K + job.cls] };
-    });
+      const rim = p.rimMm === undefined ? 0 : (v.rim[v.classes[job.cls]]?.weight ?? 0) * Math.abs(p.rimMm);
+      return { xMm: c.xMm, yMm: c.yMm, score: p.score, prob, confidence: sigmoid(logit(prob) + weight * logit(p.score) + rim), sizeMm: sizes[n * K + job.cls], ...(p.rimMm !== undefined ? { rimMm: p.rimMm, rimArcMm: p.rimArcMm } : {}) };
+    }));
   }
   return out;
+}
+
+/** How far off a run of the rim a check may lie and still be on it: a crop's place is a map cell or two off the defect. */
+const ON_RIM_MM = 2;
+
+/**
+ * A chip or burr's size is the arc of rim it spans: the run of rays standing off measures it to a
+ * few tenths of a mm where the verifier's size, read off one crop, is millimetres out for a long burr
+ * (T15, burrs: median 0.24 against 5.4 mm; models/wafer-mm-14/MODEL_CARD.md, "Sizes"). A check on a run, its own or the
+ * deepest within reach, takes the run's arc; the others keep the verifier's.
+ */
+function sizeByRim(checks: Check[]): Check[] {
+  const runs = checks.filter((c) => c.rimArcMm !== undefined);
+  if (!runs.length) return checks;
+  for (const c of checks) {
+    let on = c.rimArcMm !== undefined ? c : undefined;
+    for (const r of runs) {
+      if (on === c) break;
+      if (Math.hypot(r.xMm - c.xMm, r.yMm - c.yMm) <= r.rimArcMm! / 2 + ON_RIM_MM && (!on || Math.abs(r.rimMm!) > Math.abs(on.rimMm!))) on = r;
+    }
+    if (on) {
+      c.sizeMm = on.rimArcMm!;
+      c.sizedByRim = true;
+    }
+  }
+  return checks;
+}
+
+/** The rays of the camera geometries seen last (a station has one; a lot may bring its own), newest last. */
+const rimTables: RimTable[] = [];
+const RIM_TABLES = 4;
+
+/** How far the rim of a wafer's visible frame stands off its circle, ray by ray; the rays of a camera geometry are laid out once. */
+function rimOff(frame: VisibleFrame): { table: RimTable; off: Float64Array } {
+  let table = rimTables.find((t) => t.fits(frame) && t.radiusMm === frame.waferRadiusMm);
+  if (!table) {
+    table = new RimTable(frame.pxToMm, frame.width, frame.height, frame.waferRadiusMm);
+    rimTables.push(table);
+    if (rimTables.length > RIM_TABLES) rimTables.shift();
+  }
+  return { table, off: table.standOff(frame) };
 }
 
 const logit = (p: number): number => {

@@ -69,13 +69,14 @@ export async function loadModel(dir: string, grid: GridSpec, o: Partial<ImageOpt
  * What thresholds and result records name a model by: its id and its image file's hash, and for a model
  * with a verifier a hash of the verifier file and of everything in its manifest that moves a check's
  * confidence or a wafer's highest one (its thresholds are confidences of exactly those): the map
- * weights, how many places per class are cropped and from what score, the crop's size and pitch, and
- * where it looks around them.
+ * weights, how many places per class are cropped and from what score, the crop's size and pitch,
+ * where it looks around them, and its rim places (only where it has any, so the names of the models
+ * before them stay what their thresholds were calibrated under).
  */
 export function modelId(manifest: ModelManifest, imageSha256: string): string {
   const v = manifest.verifier && manifest.files.verifier;
   const j = manifest.verifier;
-  const tag = v && j ? `+${sha256(Buffer.from(v.sha256 + JSON.stringify([Object.entries(j.mapWeights).sort(), j.perClass, j.minScore, j.cropPx, j.mmPerPx, Object.entries(j.around).sort()]))).slice(0, 12)}` : '';
+  const tag = v && j ? `+${sha256(Buffer.from(v.sha256 + JSON.stringify([Object.entries(j.mapWeights).sort(), j.perClass, j.minScore, j.cropPx, j.mmPerPx, Object.entries(j.around).sort(), ...(Object.keys(j.rim).length ? [Object.entries(j.rim).sort()] : [])]))).slice(0, 12)}` : '';
   return `${manifest.id}@${imageSha256.slice(0, 12)}${tag}`;
 }
 

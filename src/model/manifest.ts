@@ -30,11 +30,27 @@ const verifierSchema = z.object({
   minScore: z.number().min(0).max(1),
   sizeFits: z.record(z.string(), z.object({ slope: z.number(), offset: z.number(), spread: z.number().min(0) })).default({}),
   /**
+   * Per class with rim places, the fit for findings sized by the rim's run standing off (true = slope x
+   * its arc + offset, give or take spread) in place of `sizeFits`, which is the verifier's. Sizes move
+   * no confidence, so, like `sizeFits`, it is not part of the model's id.
+   */
+  rimSizeFits: z.record(z.string(), z.object({ slope: z.number(), offset: z.number(), spread: z.number().min(0) })).default({}),
+  /**
    * Per class, a look around its `top` highest places: crops at the eight places `stepMm` away too,
    * the check keeping the one that shows the defect most surely, and its place. A small defect the
    * map peaks beside, a few mm off, falls outside the crop at the peak.
    */
   around: z.record(z.string(), z.object({ top: z.number().int().positive(), stepMm: z.number().positive() })).default({}),
+  /**
+   * Per class, places on the wafer's rim checked besides the map's: the `top` rays where the rim
+   * stands furthest off its circle on one `side` (inside: a bite, outside: material beyond it), at
+   * least `minMm` (model/rim.ts). A defect of a millimetre at the rim moves it more than a map cell's
+   * evidence of it may show. How far it stands off is evidence too: `weight` per mm is added to the
+   * check's logit (chosen with the map weights, models/tools/map_weights.py).
+   */
+  rim: z
+    .record(z.string(), z.object({ side: z.enum(['inside', 'outside']), top: z.number().int().positive(), minMm: z.number().positive(), weight: z.number().min(0).default(0) }))
+    .default({}),
 });
 export type VerifierSpec = z.infer<typeof verifierSchema>;
 
@@ -73,6 +89,12 @@ export const manifestSchema = z.object({
 }).refine((m) => !m.verifier || Object.keys(m.verifier.around).every((c) => m.verifier!.classes.includes(c)), {
   message: 'a look around for a class the verifier does not check',
   path: ['verifier', 'around'],
+}).refine((m) => !m.verifier || Object.keys(m.verifier.rim).every((c) => m.verifier!.classes.includes(c)), {
+  message: 'rim places for a class the verifier does not check',
+  path: ['verifier', 'rim'],
+}).refine((m) => !m.verifier || Object.keys(m.verifier.rimSizeFits).every((c) => c in m.verifier!.rim), {
+  message: 'a rim size fit for a class without rim places',
+  path: ['verifier', 'rimSizeFits'],
 });
 
 /** The classes a model judges by its verifier's crops (the rest on the map). */
