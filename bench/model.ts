@@ -13,7 +13,8 @@ import { DEFAULT_MODEL } from '../src/model/load.js';
 import { lookAt } from '../src/model/around.js';
 import { readManifest, readVerified, verifiedClasses } from '../src/model/manifest.js';
 import { runVerifier } from '../src/model/verify.js';
-import { rimPlaces, RimTable } from '../src/model/rim.js';
+import { rimPlaces } from '../src/model/rim.js';
+import { traceRim } from '../src/fusion/rim.js';
 import { SyntheticLine } from '../src/sim/line.js';
 
 const { values: a } = parseArgs({ options: { model: { type: 'string', default: DEFAULT_MODEL }, runs: { type: 'string', default: '30' }, specs: { type: 'string', default: '8' } } });
@@ -83,21 +84,23 @@ if (manifest.verifier && manifest.files.verifier) {
   await s.release();
   const rims = verifiedClasses(manifest).filter((c) => v.rim[c]);
   if (rims.length) {
-    // the rim traced round a rendered wafer's visible frame, once a wafer whatever the classes that use it
+    // the rim traced round a rendered wafer's visible frame (by a fusion worker, once a wafer whatever
+    // the classes that use it) and the places the judge reads off it
     const line = new SyntheticLine({ seed: 5, poolSize: 0 });
     const cam = line.station.cameras.visible;
     const f = line.render(line.plan(0, [{ class: 'edge-chip', sizeMm: 1 }])).frames.visible;
-    const frame = { width: f.width, height: f.height, data: f.data as Uint8Array, pxToMm: cam.pxToMm, waferRadiusMm: line.station.waferDiameterMm / 2 };
-    const table = new RimTable(frame.pxToMm, frame.width, frame.height, frame.waferRadiusMm);
+    const pixels = { width: f.width, height: f.height, data: f.data as Uint8Array, pxToMm: cam.pxToMm };
     const ts: number[] = [];
+    let rays = 0;
     for (let i = 0; i < runs + 3; i++) {
       const t0 = performance.now();
-      const off = table.standOff(frame);
-      for (const c of rims) rimPlaces(table, off, { side: v.rim[c].side === 'inside' ? -1 : 1, top: v.rim[c].top, minMm: v.rim[c].minMm });
+      const rim = traceRim(pixels, line.station.waferDiameterMm / 2);
+      for (const c of rims) rimPlaces(rim, { side: v.rim[c].side === 'inside' ? -1 : 1, top: v.rim[c].top, minMm: v.rim[c].minMm });
       if (i >= 3) ts.push(performance.now() - t0);
+      rays = rim.off.length;
     }
     figures.rim_ms = Math.round(median(ts) * 100) / 100;
-    console.log(`  the rim traced (${table.rays} rays, for ${rims.join(', ')}): ${figures.rim_ms} ms/wafer`);
+    console.log(`  the rim traced (${rays} rays, in a fusion worker) and read for ${rims.join(', ')}: ${figures.rim_ms} ms/wafer`);
   }
 }
 console.log(JSON.stringify({ bench: 'model', model: manifest.id, grid: G, specs: Q, runs, ...figures }));

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { MODALITIES } from '../src/common/modality.js';
 import { FusionStage } from '../src/fusion/stage.js';
+import { rimPlaces } from '../src/model/rim.js';
 import { SyntheticCapture } from '../src/capture/synthetic.js';
 import { REPO_ROOT, tempDir } from './helpers.js';
 
@@ -25,4 +26,24 @@ t.test('the reference station fuses synthetic wafers in worker threads, tensors 
     t.equal(w.tensor!.length, 0, 'a recycled tensor is moved, not shared');
   }
   t.ok(seen.every((v) => v > 0 && v < 1), 'centre cells hold wafer colour');
+});
+
+t.test('a kept visible frame comes with its rim traced: an edge chip or burr stands off the circle where the truth has it', async (t) => {
+  const stage = new FusionStage({ stationDir: `${REPO_ROOT}calibration/reference`, grid: { size: 64, fieldMm: 320 }, workers: 2, keepVisible: true });
+  t.teardown(() => stage.close());
+  await stage.ready();
+  const cap = new SyntheticCapture({ line: { seed: 21, poolSize: 2, defectRate: 1, maxDefects: 1 }, rateHz: 0, count: 40 });
+  let rims = 0;
+  for await (const set of cap.frames()) {
+    const w = await stage.fuse(set);
+    const d = w.truth?.find((x) => (x.class === 'edge-chip' || x.class === 'edge-burr') && x.sizeMm >= 1);
+    if (!d) continue;
+    rims++;
+    const rim = w.visible!.rim;
+    t.equal(rim.radiusMm, 150, "the station's wafer radius");
+    const places = rimPlaces(rim, { side: d.class === 'edge-chip' ? -1 : 1, top: 2, minMm: 0.15 });
+    const near = places.find((p) => Math.hypot(p.xMm - d.xMm, p.yMm - d.yMm) < d.sizeMm / 2 + 1.5);
+    t.ok(near, `${d.class} of ${d.sizeMm.toFixed(1)} mm at (${d.xMm.toFixed(1)}, ${d.yMm.toFixed(1)}): a place on it among ${JSON.stringify(places.map((p) => [p.xMm.toFixed(1), p.yMm.toFixed(1)]))}`);
+  }
+  t.ok(rims >= 3, `${rims} wafers with an edge chip or burr`);
 });

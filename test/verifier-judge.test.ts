@@ -2,7 +2,7 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import type { Modality } from '../src/common/modality.js';
-import type { ModalityStatus, VisibleFrame } from '../src/fusion/result.js';
+import type { ModalityStatus, FramePixels } from '../src/fusion/result.js';
 import { ThresholdCalibration } from '../src/inspection/calibrate.js';
 import { judge, normalise, SAME_DEFECT_MM, type JudgedSpec } from '../src/inspection/judge.js';
 import { explain } from '../src/inspection/setup.js';
@@ -31,7 +31,7 @@ t.test('crops: centred on the place\'s pixel, black outside the frame, each chan
   const data = new Uint8Array(W * H * 3);
   for (let r = 0; r < H; r++) for (let k = 0; k < W; k++) data.set([10 * k, 10 * r, 100], (r * W + k) * 3);
   data.set([250, 250, 250], (4 * W + 5) * 3);
-  const frame: VisibleFrame = { width: W, height: H, data, pxToMm: [[0.5, 0, -2.5], [0, -0.5, 2]], waferRadiusMm: 150 };
+  const frame: FramePixels = { width: W, height: H, data, pxToMm: [[0.5, 0, -2.5], [0, -0.5, 2]] };
   const out = new Float32Array(2 * 3 * 16).fill(NaN);
   cutCrops(frame, [{ xMm: 0, yMm: 0 }, { xMm: -2.5, yMm: 2 }], { px: 4, mmPerPx: 0.5 }, out, 0);
   const px = (n: number, c: number, i: number, j: number): number => Math.round(out[n * 48 + c * 16 + i * 4 + j] * 255);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { parse, stringify } from 'yaml';
 import { loadConfig, stationDir } from '../src/config/load.js';
-import type { VisibleFrame } from '../src/fusion/result.js';
+import type { FramePixels } from '../src/fusion/result.js';
 import type { ResultRecord } from '../src/inspection/result.js';
 import { cutCrops, MAX_COARSER } from '../src/model/crops.js';
 import { openAppliance } from '../src/service/appliance.js';
@@ -21,7 +21,7 @@ import { CLI, REPO_ROOT, SMALL_STATION, tempDir } from './helpers.js';
  */
 
 /** A frame of `pitch` mm per pixel, wafer (0, 0) at its centre, grey with a dark 3 mm disc at (3, -2) mm. */
-function scene(pitch: number, size = 120): VisibleFrame {
+function scene(pitch: number, size = 120): FramePixels {
   const data = new Uint8Array(size * size * 3).fill(150);
   const half = (size * pitch) / 2;
   for (let r = 0; r < size; r++) {
@@ -32,7 +32,7 @@ function scene(pitch: number, size = 120): VisibleFrame {
       data.fill(Math.round(150 - (120 * inside) / 16), (r * size + c) * 3, (r * size + c) * 3 + 3);
     }
   }
-  return { width: size, height: size, data, pxToMm: [[pitch, 0, -half + pitch / 2], [0, -pitch, half - pitch / 2]], waferRadiusMm: 150 };
+  return { width: size, height: size, data, pxToMm: [[pitch, 0, -half + pitch / 2], [0, -pitch, half - pitch / 2]] };
 }
 
 /** Of a crop's first channel, the disc's area in crop pixels (each pixel's darkness below the grey over the disc's contrast, summed) and its centre. */

@@ -1,8 +1,8 @@
 import t from 'tap';
 import type { Affine } from '../src/common/affine.js';
-import type { VisibleFrame } from '../src/fusion/result.js';
+import { NOTCH_DEG, traceRim, type RimProfile } from '../src/fusion/rim.js';
 import { manifestSchema } from '../src/model/manifest.js';
-import { NOTCH_DEG, offCircle, rimPlaces, RimTable } from '../src/model/rim.js';
+import { rimPlaces } from '../src/model/rim.js';
 import type { DefectRequest } from '../src/sim/defects.js';
 import { SyntheticLine } from '../src/sim/line.js';
 import { readFileSync } from 'node:fs';
@@ -18,39 +18,31 @@ const line = new SyntheticLine({ seed: 4242, defectRate: 0, maxDefects: 1, poolS
 const cam = line.station.cameras.visible;
 const R = line.station.waferDiameterMm / 2;
 
-function frameOf(index: number, defects: DefectRequest[], shiftMm: [number, number] = [0, 0]): { frame: VisibleFrame; truth: Array<{ class: string; xMm: number; yMm: number; sizeMm: number }> } {
+/** A rendered wafer's rim, traced as fusion traces it. */
+function rimOf(index: number, defects: DefectRequest[], shiftMm: [number, number] = [0, 0]): { rim: RimProfile; truth: Array<{ class: string; xMm: number; yMm: number; sizeMm: number }> } {
   const w = line.render(line.plan(index, defects));
   const f = w.frames.visible;
   // the geometry the appliance believes: the wafer off the chuck's centre by shiftMm
   const [[a, b, c], [d, e, g]] = cam.pxToMm;
   const pxToMm: Affine = [[a, b, c - shiftMm[0]], [d, e, g - shiftMm[1]]];
-  return { frame: { width: f.width, height: f.height, data: f.data as Uint8Array, pxToMm, waferRadiusMm: R }, truth: w.truth };
-}
-
-function traced(frame: VisibleFrame): { table: RimTable; off: Float64Array } {
-  const table = new RimTable(frame.pxToMm, frame.width, frame.height, frame.waferRadiusMm);
-  const edge = new Float64Array(table.rays);
-  const off = new Float64Array(table.rays);
-  table.trace(frame, edge);
-  offCircle(table, edge, off);
-  return { table, off };
+  return { rim: traceRim({ width: f.width, height: f.height, data: f.data as Uint8Array, pxToMm }, R), truth: w.truth };
 }
 
 const PLACES = { top: 2, minMm: 0.15 };
 
 t.test('a good wafer: the rim follows its circle within the noise, the notch left out, on the chuck or off it', async (t) => {
   for (const shift of [[0, 0], [0.8, -0.6]] as Array<[number, number]>) {
-    const { frame } = frameOf(1, [], shift);
-    const { table, off } = traced(frame);
-    const read = Array.from(off).filter(Number.isFinite);
-    t.ok(read.length > 0.95 * table.rays, `most rays read (${read.length} of ${table.rays})`);
+    const { rim } = rimOf(1, [], shift);
+    const rays = rim.off.length;
+    const read = Array.from(rim.off).filter(Number.isFinite);
+    t.ok(read.length > 0.95 * rays, `most rays read (${read.length} of ${rays})`);
     const worst = Math.max(...read.map(Math.abs));
     t.ok(worst < 0.15, `shift ${shift}: worst ray ${worst.toFixed(3)} mm off the circle`);
-    t.same(rimPlaces(table, off, { side: -1, ...PLACES }), [], 'no bite');
-    t.same(rimPlaces(table, off, { side: 1, ...PLACES }), [], 'nothing beyond the rim');
+    t.same(rimPlaces(rim, { side: -1, ...PLACES }), [], 'no bite');
+    t.same(rimPlaces(rim, { side: 1, ...PLACES }), [], 'nothing beyond the rim');
     const notch = (NOTCH_DEG * Math.PI) / 180;
-    const ray = Math.round(((notch + Math.PI) / (2 * Math.PI)) * table.rays);
-    t.notOk(table.usable[ray], 'the notch is not read as a bite');
+    const ray = Math.round(((notch + Math.PI) / (2 * Math.PI)) * rays);
+    t.notOk(rim.usable[ray], 'the notch is not read as a bite');
   }
 });
 
@@ -65,9 +57,8 @@ t.test('an edge chip of a millimetre is the deepest bite, a burr the furthest ou
     { req: { class: 'edge-burr', xMm: R * Math.cos(-2.2), yMm: R * Math.sin(-2.2), sizeMm: 20 }, side: 1 },
   ];
   for (const [i, c] of cases.entries()) {
-    const { frame, truth } = frameOf(10 + i, [c.req], [0.8, 0.6]);
-    const { table, off } = traced(frame);
-    const places = rimPlaces(table, off, { side: c.side, ...PLACES });
+    const { rim, truth } = rimOf(10 + i, [c.req], [0.8, 0.6]);
+    const places = rimPlaces(rim, { side: c.side, ...PLACES });
     t.ok(places.length >= 1, `${c.req.class} ${c.req.sizeMm} mm: found`);
     const p = places[0];
     const d = truth[0];
@@ -75,7 +66,7 @@ t.test('an edge chip of a millimetre is the deepest bite, a burr the furthest ou
     t.ok(apart < d.sizeMm / 2 + 1.5, `${c.req.class}: ${apart.toFixed(2)} mm from the truth`);
     t.ok(p.deviationMm * c.side > 0.2, `${c.req.class}: stands ${p.deviationMm.toFixed(2)} mm off`);
     t.ok(Math.abs(p.arcMm - d.sizeMm) <= Math.max(0.8, 0.1 * d.sizeMm), `${c.req.class} of ${d.sizeMm.toFixed(2)} mm: spans ${p.arcMm.toFixed(2)} mm of rim`);
-    const other = rimPlaces(table, off, { side: c.side === -1 ? 1 : -1, ...PLACES });
+    const other = rimPlaces(rim, { side: c.side === -1 ? 1 : -1, ...PLACES });
     t.ok(other.every((q) => Math.hypot(q.xMm - d.xMm, q.yMm - d.yMm) > 3 || Math.abs(q.deviationMm) < 0.3), 'not read the other way round');
   }
 });

@@ -79,6 +79,11 @@ export function centredAffine(width: number, height: number, diameterMm: number)
   return poseToAffine(width, height, { pitchMm: diameterMm / Math.min(width, height), rotationDeg: 0, centreMm: [0, 0] });
 }
 
+/** A camera's pixel pitch in mm (the length a pixel's step along a row spans on the wafer). */
+export function pitchOf(pxToMm: Affine): number {
+  return Math.hypot(pxToMm[0][0], pxToMm[1][0]);
+}
+
 /**
  * Solves the 3 x 3 system m x = b (row-major m) by Cramer's rule, as least-squares fits of an affine's
  * row or of a circle take; null where it is singular.

@@ -2,6 +2,7 @@ import type { Affine } from '../common/affine.js';
 import type { TruthDefect } from '../common/defects.js';
 import { MODALITIES, type Modality } from '../common/modality.js';
 import type { FrameSet } from '../frames/frame.js';
+import type { RimProfile } from './rim.js';
 
 /** What became of each modality of a wafer: used (`ok`), absent from capture (`missing`), or present but unusable (`corrupt`). */
 export type ModalityStatus = 'ok' | 'missing' | 'corrupt';
@@ -23,14 +24,18 @@ export interface FusedWafer {
   timings: { decodeMs: number; fuseMs: number };
 }
 
-/** The decoded visible frame (8-bit RGB, interleaved) and where its pixels lie on the wafer: what a second look at fine detail crops from. */
-export interface VisibleFrame {
+/** A decoded visible frame (8-bit RGB, interleaved) and where its pixels lie on the wafer. */
+export interface FramePixels {
   width: number;
   height: number;
   data: Uint8Array;
   pxToMm: Affine;
-  /** the station's wafer radius: where, in wafer mm, the rim should be */
-  waferRadiusMm: number;
+}
+
+/** The visible frame as fusion hands it on: what a second look at fine detail crops from. */
+export interface VisibleFrame extends FramePixels {
+  /** the wafer's rim traced round the frame, against the station's wafer radius */
+  rim: RimProfile;
 }
 
 /** A wafer's record: what capture said of it, and what fusion made of it. */

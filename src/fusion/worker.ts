@@ -8,6 +8,7 @@ import type { FrameSet, RawFrame } from '../frames/frame.js';
 import { loadStation } from '../station/load.js';
 import { Fuser } from './fuse.js';
 import type { GridSpec } from './grid.js';
+import { traceRim } from './rim.js';
 import { fusedWafer, type FusedWafer, type ModalityStatus, type VisibleFrame } from './result.js';
 
 const { stationDir, grid, keepVisible } = workerData as { stationDir: string; grid: GridSpec; keepVisible: boolean };
@@ -24,9 +25,9 @@ async function init(): Promise<void> {
 }
 
 /**
- * The visible frame as the next stages may keep it: a buffer this wafer decoded into leaves the pool
- * and moves with the result; pixels it does not own (capture's shared memory, reused once fusion has
- * read it) are copied.
+ * The visible frame as the next stages may keep it, its rim traced: a buffer this wafer decoded into
+ * leaves the pool and moves with the result; pixels it does not own (capture's shared memory, reused
+ * once fusion has read it) are copied.
  */
 function handOn(frame: RawFrame, pxToMm: VisibleFrame['pxToMm'], borrowed: ArrayBuffer[]): VisibleFrame {
   const d = frame.data as Uint8Array;
@@ -36,7 +37,8 @@ function handOn(frame: RawFrame, pxToMm: VisibleFrame['pxToMm'], borrowed: Array
     borrowed.splice(own, 1);
     data = d;
   } else data = new Uint8Array(d);
-  return { width: frame.width, height: frame.height, data, pxToMm, waferRadiusMm: f.station.waferDiameterMm / 2 };
+  const pixels = { width: frame.width, height: frame.height, data, pxToMm };
+  return { ...pixels, rim: traceRim(pixels, f.station.waferDiameterMm / 2) };
 }
 
 serveTasks<FrameSet, FusedWafer>(async (set) => {

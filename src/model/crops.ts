@@ -1,13 +1,8 @@
-import { invertAffine, type Affine } from '../common/affine.js';
-import type { VisibleFrame } from '../fusion/result.js';
+import { invertAffine, pitchOf, type Affine } from '../common/affine.js';
+import type { FramePixels } from '../fusion/result.js';
 
 /** How much coarser than the verifier's own pitch a visible frame may be before its crops cannot show what it learnt to see. */
 export const MAX_COARSER = 1.5;
-
-/** A camera's pixel pitch in mm (the length a pixel's step along a row spans on the wafer). */
-export function pitchOf(pxToMm: Affine): number {
-  return Math.hypot(pxToMm[0][0], pxToMm[1][0]);
-}
 
 /** Why a verifier that reads crops at `mmPerPx` cannot read a visible camera of this geometry; null when it can. */
 export function pitchProblem(pxToMm: Affine, mmPerPx: number): string | null {
@@ -26,7 +21,7 @@ export function pitchProblem(pxToMm: Affine, mmPerPx: number): string | null {
  * the verifier knows. A frame much coarser than that is refused: enlarging it adds no detail, and
  * the verifier reads the blur as defects.
  */
-export function cutCrops(frame: VisibleFrame, places: ReadonlyArray<{ xMm: number; yMm: number }>, crop: { px: number; mmPerPx: number }, out: Float32Array, at = 0): void {
+export function cutCrops(frame: FramePixels, places: ReadonlyArray<{ xMm: number; yMm: number }>, crop: { px: number; mmPerPx: number }, out: Float32Array, at = 0): void {
   const inv = invertAffine(frame.pxToMm);
   const { width: W, height: H, data } = frame;
   const P = crop.px;

@@ -7,7 +7,7 @@ import { lookAt, surest, type Crop } from './around.js';
 import { cutCrops } from './crops.js';
 import type { ModelManifest } from './manifest.js';
 import { scoreMap } from './map.js';
-import { rimPlaces, RimTable } from './rim.js';
+import { rimPlaces } from './rim.js';
 import { runVerifier } from './verify.js';
 import { openSession, type SessionOptions } from './session.js';
 
@@ -115,14 +115,12 @@ async function check(scores: Float32Array[], visible: Array<VisibleFrame | null>
   scores.forEach((s, w) => {
     const frame = visible[w];
     if (!frame) return;
-    let off: { table: RimTable; off: Float64Array } | null = null;
     for (let j = 0; j < specs; j++) {
       if (verify[j] < 0) continue;
       const places: Place[] = localMaxima(s, map, { top: v.perClass, min: v.minScore, offset: j * cells });
       const rim = v.rim[v.classes[verify[j]]];
       if (rim) {
-        off ??= rimOff(frame);
-        for (const p of rimPlaces(off.table, off.off, { side: rim.side === 'inside' ? -1 : 1, top: rim.top, minMm: rim.minMm })) {
+        for (const p of rimPlaces(frame.rim, { side: rim.side === 'inside' ? -1 : 1, top: rim.top, minMm: rim.minMm })) {
           places.push({ xMm: p.xMm, yMm: p.yMm, score: mapNear(s, map, p.xMm, p.yMm, j * cells), rimMm: p.deviationMm, rimArcMm: p.arcMm });
         }
       }
@@ -183,21 +181,6 @@ function sizeByRim(checks: Check[]): Check[] {
     }
   }
   return checks;
-}
-
-/** The rays of the camera geometries seen last (a station has one; a lot may bring its own), newest last. */
-const rimTables: RimTable[] = [];
-const RIM_TABLES = 4;
-
-/** How far the rim of a wafer's visible frame stands off its circle, ray by ray; the rays of a camera geometry are laid out once. */
-function rimOff(frame: VisibleFrame): { table: RimTable; off: Float64Array } {
-  let table = rimTables.find((t) => t.fits(frame) && t.radiusMm === frame.waferRadiusMm);
-  if (!table) {
-    table = new RimTable(frame.pxToMm, frame.width, frame.height, frame.waferRadiusMm);
-    rimTables.push(table);
-    if (rimTables.length > RIM_TABLES) rimTables.shift();
-  }
-  return { table, off: table.standOff(frame) };
 }
 
 const logit = (p: number): number => {
