@@ -13,7 +13,7 @@ over 3 x 3 blocks), APART_MM apart, highest first, as the rim's places are for e
 
     wafer-inspect model candidates LOT --model models/wafer-mm-14 --out LOT.checks.jsonl
     /usr/bin/python3 models/tools/scratch_probe.py --lot LOT --candidates LOT.checks.jsonl \
-        --threshold 0.37933 [--good 30]
+        --threshold 0.37933 [--good 30] [--bin 4]
 
 For each wafer with a scratch whose checks all stay under --threshold (the station's scratch
 threshold for that model), prints the rank of the first place within reach of the scratch (its
@@ -40,7 +40,8 @@ RIM_MARGIN_MM = 1.0
 
 
 class Probe:
-    def __init__(self, station):
+    def __init__(self, station, bin=1):
+        self.bin = bin
         m = np.array(yaml.safe_load(open(os.path.join(station, "station.yaml")))["modalities"]["visible"]["pxToMm"])
         self.pitch = float(np.hypot(m[0, 0], m[1, 0]))
         full = np.linalg.inv(np.vstack([m, [0, 0, 1]]))
@@ -78,28 +79,34 @@ class Probe:
         a, b, c = ac[k - 1], ac[k], ac[k + 1]
         return (k + 0.5 * (a - c) / (a - 2 * b + c)) * self.pitch
 
-    def shifted(self, g, dx, dy):
-        """g read at (x + dx, y + dy) mm."""
+    def shifted(self, g, dx, dy, pitch):
+        """g (pixels of `pitch` mm) read at (x + dx, y + dy) mm."""
         h, w = g.shape
-        gx = torch.linspace(-1, 1, w) + 2 * dx / self.pitch / (w - 1)
-        gy = torch.linspace(-1, 1, h) - 2 * dy / self.pitch / (h - 1)
+        gx = torch.linspace(-1, 1, w) + 2 * dx / pitch / (w - 1)
+        gy = torch.linspace(-1, 1, h) - 2 * dy / pitch / (h - 1)
         grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], -1)[None]
         return F.grid_sample(g[None, None], grid, mode="bilinear", padding_mode="border", align_corners=True)[0, 0]
 
     def places(self, path, top=8):
-        g = self.wafer_mm(path)
-        px, py = self.die_pitch(g, 1), self.die_pitch(g, 0)
-        nb = torch.stack([self.shifted(g, s * px, 0) for s in (-2, -1, 1, 2)] + [self.shifted(g, 0, s * py) for s in (-2, -1, 1, 2)])
+        full = self.wafer_mm(path)
+        px, py = self.die_pitch(full, 1), self.die_pitch(full, 0)
+        # compared at bin x bin pixels of the wafer-mm grid: what an appliance could afford per wafer
+        b = self.bin
+        g = F.avg_pool2d(full[None, None], b)[0, 0] if b > 1 else full
+        pitch = self.pitch * b
+        radius = self.radius[: g.shape[0] * b : b, : g.shape[1] * b : b] if b > 1 else self.radius
+        nb = torch.stack([self.shifted(g, s * px, 0, pitch) for s in (-2, -1, 1, 2)] + [self.shifted(g, 0, s * py, pitch) for s in (-2, -1, 1, 2)])
         med = nb.median(0).values
         near = nb[[1, 2, 5, 6]]
         spread = near.max(0).values - near.min(0).values
         r = g - med
-        r[torch.tensor(self.radius > RADIUS_MM - RIM_MARGIN_MM)] = 0
+        r[torch.tensor(radius > RADIUS_MM - RIM_MARGIN_MM)] = 0
         noise = r.abs().median() * 1.4826 + 1e-3
         out = ((r.abs() > STANDOUT * noise) & (r.abs() > SPREAD * spread)).float()
-        count = F.avg_pool2d(F.avg_pool2d(out[None, None], BLOCK_PX) * BLOCK_PX**2, 3, 1, 1)[0, 0] * 9
-        centres = (np.arange(count.shape[0]) + 0.5) * BLOCK_PX * self.pitch - RADIUS_MM
-        apart = int(math.ceil(APART_MM / (BLOCK_PX * self.pitch)))
+        block = max(1, BLOCK_PX // b)
+        count = F.avg_pool2d(F.avg_pool2d(out[None, None], block) * block**2, 3, 1, 1)[0, 0] * 9
+        centres = (np.arange(count.shape[0]) + 0.5) * block * pitch - RADIUS_MM
+        apart = int(math.ceil(APART_MM / (block * pitch)))
         found = []
         for _ in range(top):
             v, i = count.flatten().max(0)
@@ -119,12 +126,13 @@ def main():
     ap.add_argument("--station", default=os.path.join(os.path.dirname(__file__), "../../calibration/reference"))
     ap.add_argument("--good", type=int, default=30, help="good wafers to read the places of")
     ap.add_argument("--top", type=int, default=8)
+    ap.add_argument("--bin", type=int, default=1, help="compare bin x bin pixels of the wafer-mm grid (the die pitch is found at full resolution)")
     a = ap.parse_args()
     paths = {}
     for line in open(os.path.join(a.lot, "manifest.jsonl")):
         w = json.loads(line)
         paths[w["wafer"]] = os.path.join(a.lot, w["frames"]["visible"])
-    probe = Probe(a.station)
+    probe = Probe(a.station, a.bin)
     missed, good = [], []
     for line in open(a.candidates):
         w = json.loads(line)
