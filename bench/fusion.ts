@@ -15,6 +15,7 @@ import { SyntheticCapture } from '../src/capture/synthetic.js';
 import { median } from '../src/common/percentiles.js';
 import { PACKAGE_ROOT } from '../src/common/paths.js';
 import type { FusedWafer } from '../src/fusion/result.js';
+import { DieCompare } from '../src/fusion/die-places.js';
 import { FusionStage } from '../src/fusion/stage.js';
 import { fusedOnly, newStats, runLine } from '../src/service/line.js';
 import { recordSynthetic } from '../src/sim/record.js';
@@ -100,6 +101,21 @@ try {
 }
 const lotS = summarise('recorded lot', lot);
 
+// the visible frame against its neighbouring dies (src/fusion/die-places.ts), one thread, one
+// rendered frame: what it would add to a fusion worker's time a wafer; no model reads it yet
+const cam = synthetic.line.station.cameras.visible;
+const vf = synthetic.line.renderIndex(0).frames.visible;
+const pixels = { width: vf.width, height: vf.height, data: vf.data as Uint8Array, pxToMm: cam.pxToMm };
+const compare = new DieCompare(cam.pxToMm, vf.width, vf.height, synthetic.line.station.waferDiameterMm / 2);
+const dieTimes: number[] = [];
+for (let i = 0; i < 23; i++) {
+  const t0 = performance.now();
+  compare.places(pixels, 8);
+  if (i >= 3) dieTimes.push(performance.now() - t0);
+}
+const dieCompareMs = Math.round(median(dieTimes) * 100) / 100;
+console.log(`die comparison of the visible frame (one thread, not in the workers yet): ${dieCompareMs} ms a wafer`);
+
 console.log(
   JSON.stringify({
     bench: 'fusion',
@@ -107,6 +123,7 @@ console.log(
     workers,
     wafers,
     runs,
+    dieCompareMs,
     rawWafersPerS: rawS.wafersPerS,
     lotWafersPerS: lotS.wafersPerS,
     raw: rawS,
