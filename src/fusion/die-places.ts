@@ -164,7 +164,8 @@ export class DieCompare {
     });
     // neighbours off the wafer are chuck: a cell near the rim or the edge of the printed dies has
     // nearest neighbours that disagree, and is not read
-    const offRow = at.map((a) => Math.floor(a / CELLS + 0.5));
+    const offRow = shifts.map(([, v]) => Math.floor(v));
+    const offCol = shifts.map(([u]) => Math.floor(u));
     const nb = new Float64Array(8);
     residual.fill(0);
     range.fill(Infinity);
@@ -172,19 +173,17 @@ export class DieCompare {
       for (let col = 0; col < CELLS; col++) {
         const i = row * CELLS + col;
         if (!inside[i]) continue;
-        let n = 0;
         for (let k = 0; k < 8; k++) {
           const j = i + at[k];
           const jr = row + offRow[k];
-          const jc = col + (at[k] - offRow[k] * CELLS);
+          const jc = col + offCol[k];
           // beyond the grid: chuck, as off the wafer inside it
-          const v = jr < 0 || jc < 0 || jr + 1 >= CELLS || jc + 1 >= CELLS ? 0 : w[4 * k] * grey[j] + w[4 * k + 1] * grey[j + 1] + w[4 * k + 2] * grey[j + CELLS] + w[4 * k + 3] * grey[j + CELLS + 1];
-          nb[n++] = v;
+          nb[k] = jr < 0 || jc < 0 || jr + 1 >= CELLS || jc + 1 >= CELLS ? 0 : w[4 * k] * grey[j] + w[4 * k + 1] * grey[j + 1] + w[4 * k + 2] * grey[j + CELLS] + w[4 * k + 3] * grey[j + CELLS + 1];
         }
         const lo = Math.min(nb[1], nb[2], nb[5], nb[6]);
         const hi = Math.max(nb[1], nb[2], nb[5], nb[6]);
         range[i] = hi - lo;
-        residual[i] = grey[i] - median(nb, n);
+        residual[i] = grey[i] - median8(nb);
       }
     }
   }
@@ -236,18 +235,25 @@ function refine(ac: Float64Array, k: number): number {
   return k + (den < 0 ? (0.5 * (a - c)) / den : 0);
 }
 
-/** The median of the first n values (the mean of the middle two for even n), sorting them in place. */
-function median(v: Float64Array, n: number): number {
-  for (let i = 1; i < n; i++) {
-    const x = v[i];
-    let j = i - 1;
-    while (j >= 0 && v[j] > x) {
-      v[j + 1] = v[j];
-      j--;
-    }
-    v[j + 1] = x;
+/** Sorts a pair of the eight in place. */
+function ce(v: Float64Array, a: number, b: number): void {
+  const x = v[a];
+  const y = v[b];
+  if (x > y) {
+    v[a] = y;
+    v[b] = x;
   }
-  return n & 1 ? v[n >> 1] : (v[(n >> 1) - 1] + v[n >> 1]) / 2;
+}
+
+/** The median of eight values (the mean of the middle two), by a 19-comparator sorting network. */
+function median8(v: Float64Array): number {
+  ce(v, 0, 2); ce(v, 1, 3); ce(v, 4, 6); ce(v, 5, 7);
+  ce(v, 0, 4); ce(v, 1, 5); ce(v, 2, 6); ce(v, 3, 7);
+  ce(v, 0, 1); ce(v, 2, 3); ce(v, 4, 5); ce(v, 6, 7);
+  ce(v, 2, 4); ce(v, 3, 5);
+  ce(v, 1, 4); ce(v, 3, 6);
+  ce(v, 1, 2); ce(v, 3, 4); ce(v, 5, 6);
+  return (v[3] + v[4]) / 2;
 }
 
 /** The median of |a| over the cells in use, from every fourth of them: the wafer's noise, not an exact figure. */
