@@ -68,10 +68,6 @@ export class DieCompare {
     this.range = new Float32Array(n);
   }
 
-  fits(frame: FramePixels): boolean {
-    return frame.width === this.width && frame.height === this.height && frame.pxToMm.every((row, i) => row.every((v, j) => v === this.pxToMm[i][j]));
-  }
-
   private centre(i: number): [number, number] {
     const c = this.grid.mmPerCell;
     return [this.grid.x0 + ((i % CELLS) + 0.5) * c, this.grid.y0 - (Math.floor(i / CELLS) + 0.5) * c];
