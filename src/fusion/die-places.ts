@@ -33,6 +33,8 @@ const RIM_MARGIN_MM = 1;
 const PITCH_MM: [number, number] = [5.5, 23];
 /** a shorter lag whose autocorrelation comes this close to the highest is the pitch, the highest a multiple of it */
 const FIRST_PEAK = 0.7;
+/** cells of chuck round the grid: two of the longest pitch and one more */
+const PAD = Math.ceil((2 * PITCH_MM[1]) / (FIELD_MM / CELLS)) + 2;
 
 export class DieCompare {
   readonly grid: Grid;
@@ -44,6 +46,8 @@ export class DieCompare {
   private readonly grey: Float32Array;
   private readonly residual: Float32Array;
   private readonly range: Float32Array;
+  private readonly padded: Float32Array;
+  private readonly spans: Int32Array;
 
   constructor(
     readonly pxToMm: Affine,
@@ -66,6 +70,19 @@ export class DieCompare {
     this.grey = new Float32Array(n);
     this.residual = new Float32Array(n);
     this.range = new Float32Array(n);
+    this.padded = new Float32Array((CELLS + 2 * PAD) ** 2);
+    this.spans = new Int32Array(2 * CELLS);
+    for (let row = 0; row < CELLS; row++) {
+      let first = CELLS;
+      let last = -1;
+      for (let col = 0; col < CELLS; col++) {
+        if (!this.inside[row * CELLS + col]) continue;
+        first = Math.min(first, col);
+        last = col;
+      }
+      this.spans[2 * row] = first;
+      this.spans[2 * row + 1] = last + 1;
+    }
   }
 
   private centre(i: number): [number, number] {
@@ -144,37 +161,38 @@ export class DieCompare {
     return pitch * cell;
   }
 
-  /** Each cell's difference from its dies (residual) and its four nearest dies' range; marks in `out`. */
+  /** Each cell's difference from its dies (residual) and its four nearest dies' range. */
   private standOut([px, py]: [number, number]): void {
-    const { grey, residual, range, inside } = this;
+    const { grey, residual, range, inside, padded } = this;
     const cell = this.grid.mmPerCell;
-    // the eight neighbours: one and two pitches either way along x, then along y (rows run down)
-    const shifts: Array<[number, number]> = [[-2 * px, 0], [-px, 0], [px, 0], [2 * px, 0], [0, 2 * py], [0, py], [0, -py], [0, -2 * py]].map(([x, y]) => [x / cell, y / cell]);
+    const W = CELLS + 2 * PAD;
+    // the grey cells inside a border of chuck (zeros) wider than two of the longest pitch: a cell near
+    // the rim or the edge of the printed dies then has nearest neighbours that disagree, and is not read
+    for (let row = 0; row < CELLS; row++) padded.set(grey.subarray(row * CELLS, (row + 1) * CELLS), (row + PAD) * W + PAD);
+    // the eight neighbours, one and two pitches either way along x, then along y (rows run down): each
+    // lies between two cells along its own axis, the wafer's axes being the grid's
     const at = new Int32Array(8);
-    const w = new Float64Array(32);
-    shifts.forEach(([u, v], k) => {
-      const fu = u - Math.floor(u);
-      const fv = v - Math.floor(v);
-      at[k] = Math.floor(v) * CELLS + Math.floor(u);
-      w.set([(1 - fu) * (1 - fv), fu * (1 - fv), (1 - fu) * fv, fu * fv], 4 * k);
+    const step = new Int32Array(8);
+    const a = new Float64Array(8);
+    [-2 * px, -px, px, 2 * px, 2 * py, py, -py, -2 * py].forEach((mm, k) => {
+      const along = k < 4 ? mm / cell : -mm / cell;
+      const whole = Math.floor(along);
+      a[k] = 1 - (along - whole);
+      step[k] = k < 4 ? 1 : W;
+      at[k] = whole * step[k];
     });
-    // neighbours off the wafer are chuck: a cell near the rim or the edge of the printed dies has
-    // nearest neighbours that disagree, and is not read
-    const offRow = shifts.map(([, v]) => Math.floor(v));
-    const offCol = shifts.map(([u]) => Math.floor(u));
     const nb = new Float64Array(8);
     residual.fill(0);
     range.fill(Infinity);
     for (let row = 0; row < CELLS; row++) {
-      for (let col = 0; col < CELLS; col++) {
+      const [c0, c1] = this.span(row);
+      for (let col = c0; col < c1; col++) {
         const i = row * CELLS + col;
         if (!inside[i]) continue;
+        const p = (row + PAD) * W + col + PAD;
         for (let k = 0; k < 8; k++) {
-          const j = i + at[k];
-          const jr = row + offRow[k];
-          const jc = col + offCol[k];
-          // beyond the grid: chuck, as off the wafer inside it
-          nb[k] = jr < 0 || jc < 0 || jr + 1 >= CELLS || jc + 1 >= CELLS ? 0 : w[4 * k] * grey[j] + w[4 * k + 1] * grey[j + 1] + w[4 * k + 2] * grey[j + CELLS] + w[4 * k + 3] * grey[j + CELLS + 1];
+          const j = p + at[k];
+          nb[k] = a[k] * padded[j] + (1 - a[k]) * padded[j + step[k]];
         }
         const lo = Math.min(nb[1], nb[2], nb[5], nb[6]);
         const hi = Math.max(nb[1], nb[2], nb[5], nb[6]);
@@ -182,6 +200,11 @@ export class DieCompare {
         residual[i] = grey[i] - median8(nb);
       }
     }
+  }
+
+  /** The columns of a row that hold cells on the wafer, [first, past the last). */
+  private span(row: number): [number, number] {
+    return [this.spans[2 * row], this.spans[2 * row + 1]];
   }
 
   /** The blocks where most cells stand out (summed over 3 x 3 blocks), APART_MM apart, highest first. */
@@ -231,25 +254,32 @@ function refine(ac: Float64Array, k: number): number {
   return k + (den < 0 ? (0.5 * (a - c)) / den : 0);
 }
 
-/** Sorts a pair of the eight in place. */
-function ce(v: Float64Array, a: number, b: number): void {
-  const x = v[a];
-  const y = v[b];
-  if (x > y) {
-    v[a] = y;
-    v[b] = x;
-  }
-}
-
-/** The median of eight values (the mean of the middle two), by a 19-comparator sorting network. */
+/**
+ * The median of eight values (the mean of the middle two): the two middle ones of a 19-comparator
+ * sorting network, on locals.
+ */
 function median8(v: Float64Array): number {
-  ce(v, 0, 2); ce(v, 1, 3); ce(v, 4, 6); ce(v, 5, 7);
-  ce(v, 0, 4); ce(v, 1, 5); ce(v, 2, 6); ce(v, 3, 7);
-  ce(v, 0, 1); ce(v, 2, 3); ce(v, 4, 5); ce(v, 6, 7);
-  ce(v, 2, 4); ce(v, 3, 5);
-  ce(v, 1, 4); ce(v, 3, 6);
-  ce(v, 1, 2); ce(v, 3, 4); ce(v, 5, 6);
-  return (v[3] + v[4]) / 2;
+  let a = v[0], b = v[1], c = v[2], d = v[3], e = v[4], f = v[5], g = v[6], h = v[7], t: number;
+  if (a > c) (t = a), (a = c), (c = t);
+  if (b > d) (t = b), (b = d), (d = t);
+  if (e > g) (t = e), (e = g), (g = t);
+  if (f > h) (t = f), (f = h), (h = t);
+  if (a > e) (t = a), (a = e), (e = t);
+  if (b > f) (t = b), (b = f), (f = t);
+  if (c > g) (t = c), (c = g), (g = t);
+  if (d > h) (t = d), (d = h), (h = t);
+  if (a > b) (t = a), (a = b), (b = t);
+  if (c > d) (t = c), (c = d), (d = t);
+  if (e > f) (t = e), (e = f), (f = t);
+  if (g > h) (t = g), (g = h), (h = t);
+  if (c > e) (t = c), (c = e), (e = t);
+  if (d > f) (t = d), (d = f), (f = t);
+  if (b > e) (t = b), (b = e), (e = t);
+  if (d > g) (t = d), (d = g), (g = t);
+  if (b > c) (t = b), (b = c), (c = t);
+  if (d > e) (t = d), (d = e), (e = t);
+  if (f > g) (t = f), (f = g), (g = t);
+  return (d + e) / 2;
 }
 
 /** The median of |a| over the cells in use, from every fourth of them: the wafer's noise, not an exact figure. */
