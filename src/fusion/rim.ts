@@ -53,9 +53,8 @@ export class RimTable {
   private readonly at: Int32Array;
   private readonly fx: Float32Array;
   private readonly fy: Float32Array;
-  /** a wafer's trace and its standing off, written afresh by each `standOff` */
+  /** a wafer's trace, written afresh by each `standOff` */
   private readonly edge: Float64Array;
-  private readonly off: Float64Array;
 
   constructor(
     readonly pxToMm: Affine,
@@ -77,7 +76,6 @@ export class RimTable {
     this.fx = new Float32Array(n);
     this.fy = new Float32Array(n);
     this.edge = new Float64Array(this.rays);
-    this.off = new Float64Array(this.rays);
     const notch = (NOTCH_DEG * Math.PI) / 180;
     for (let i = 0; i < this.rays; i++) {
       const t = rayAngle(i, this.rays);
@@ -104,14 +102,12 @@ export class RimTable {
     }
   }
 
-  /**
-   * Per ray, how far a wafer's rim stands off its circle (trace, then offCircle), mm. The array is the
-   * table's own, overwritten by the next call: read it before tracing another wafer.
-   */
+  /** Per ray, how far a wafer's rim stands off its circle (trace, then offCircle), mm: an array of its own. */
   standOff(frame: FramePixels): Float64Array {
     this.trace(frame, this.edge);
-    offCircle(this, this.edge, this.off);
-    return this.off;
+    const off = new Float64Array(this.rays);
+    offCircle(this, this.edge, off);
+    return off;
   }
 
   fits(frame: FramePixels): boolean {
@@ -220,5 +216,5 @@ export function traceRim(frame: FramePixels, radiusMm: number): RimProfile {
     tables.push(table);
     if (tables.length > TABLES) tables.shift();
   }
-  return { radiusMm, off: table.standOff(frame).slice(), usable: table.usable.slice() };
+  return { radiusMm, off: table.standOff(frame), usable: table.usable.slice() };
 }

@@ -94,8 +94,11 @@ export function uncalibratedWithout(specs: JudgedSpec[]): Record<string, Modalit
  */
 export const SAME_DEFECT_MM = 5;
 
+/** A place found above a spec's threshold, before its limits; sizedByRim where its size is a rim run's arc. */
+type Region = { xMm: number; yMm: number; sizeMm: number; score: number; sizedByRim?: boolean };
+
 /** A verified spec's findings before its limits: the checks over its threshold, one per defect, sized by the verifier. */
-function verifiedRegions(checks: Check[], threshold: number): Array<{ xMm: number; yMm: number; sizeMm: number; score: number; sizedByRim?: boolean }> {
+function verifiedRegions(checks: Check[], threshold: number): Region[] {
   const over = checks.filter((c) => c.confidence > threshold).sort((a, b) => b.confidence - a.confidence);
   const kept: Check[] = [];
   for (const c of over) if (!kept.some((k) => Math.hypot(k.xMm - c.xMm, k.yMm - c.yMm) < SAME_DEFECT_MM)) kept.push(c);
@@ -133,7 +136,7 @@ export function judge(
       return;
     }
     const threshold = thresholdFor(spec, modalities);
-    let regions: Array<{ xMm: number; yMm: number; sizeMm: number; score: number; sizedByRim?: boolean }>;
+    let regions: Region[];
     if (spec.by === 'crops') regions = verifiedRegions(crops!, threshold);
     else {
       for (let k = 0; k < cells; k++) normalised[k] = normalise(scores[j * cells + k], threshold);

@@ -171,9 +171,10 @@ function sizeByRim(checks: Check[]): Check[] {
   if (!runs.length) return checks;
   for (const c of checks) {
     let on = c.rimArcMm !== undefined ? c : undefined;
-    for (const r of runs) {
-      if (on === c) break;
-      if (Math.hypot(r.xMm - c.xMm, r.yMm - c.yMm) <= r.rimArcMm! / 2 + ON_RIM_MM && (!on || Math.abs(r.rimMm!) > Math.abs(on.rimMm!))) on = r;
+    if (!on) {
+      for (const r of runs) {
+        if (Math.hypot(r.xMm - c.xMm, r.yMm - c.yMm) <= r.rimArcMm! / 2 + ON_RIM_MM && (!on || Math.abs(r.rimMm!) > Math.abs(on.rimMm!))) on = r;
+      }
     }
     if (on) {
       c.sizeMm = on.rimArcMm!;

@@ -20,6 +20,9 @@ const onnxFile = z.object({ path: z.string(), sha256: z.string().length(64), inp
  * models/tools/map_weights.py); their findings are sized by `sizeFits` (true = slope x the verifier's
  * size + offset, give or take spread). A class without a weight is judged on the map.
  */
+/** true size = slope x measured + offset, give or take spread (mm) */
+const sizeFitSchema = z.object({ slope: z.number(), offset: z.number(), spread: z.number().min(0) });
+
 const verifierSchema = z.object({
   classes: z.array(z.string()).min(1),
   mapWeights: z.record(z.string(), z.number().min(0)).default({}),
@@ -28,13 +31,13 @@ const verifierSchema = z.object({
   mmPerPx: z.number().positive(),
   perClass: z.number().int().positive(),
   minScore: z.number().min(0).max(1),
-  sizeFits: z.record(z.string(), z.object({ slope: z.number(), offset: z.number(), spread: z.number().min(0) })).default({}),
+  sizeFits: z.record(z.string(), sizeFitSchema).default({}),
   /**
    * Per class with rim places, the fit for findings sized by the rim's run standing off (true = slope x
    * its arc + offset, give or take spread) in place of `sizeFits`, which is the verifier's. Sizes move
    * no confidence, so, like `sizeFits`, it is not part of the model's id.
    */
-  rimSizeFits: z.record(z.string(), z.object({ slope: z.number(), offset: z.number(), spread: z.number().min(0) })).default({}),
+  rimSizeFits: z.record(z.string(), sizeFitSchema).default({}),
   /**
    * Per class, a look around its `top` highest places: crops at the eight places `stepMm` away too,
    * the check keeping the one that shows the defect most surely, and its place. A small defect the
