@@ -22,6 +22,8 @@ export interface DiePlace {
   count: number;
 }
 
+/** places handed on per wafer: a model's verifier checks the first of them (manifest `verifier.dies`) */
+export const DIE_PLACES = 8;
 const FIELD_MM = 320;
 const CELLS = 512;
 const STANDOUT = 4.2;
@@ -181,30 +183,31 @@ export class DieCompare {
       step[k] = k < 4 ? 1 : W;
       at[k] = whole * step[k];
     });
-    const nb = new Float64Array(8);
+    // the neighbours' offsets and weights as locals: the loop below runs over every cell of the wafer
+    const [o0, o1, o2, o3, o4, o5, o6, o7] = at;
+    const [s0, s1, s2, s3, s4, s5, s6, s7] = step;
+    const [a0, a1, a2, a3, a4, a5, a6, a7] = a;
     residual.fill(0);
     range.fill(Infinity);
     for (let row = 0; row < CELLS; row++) {
-      const [c0, c1] = this.span(row);
+      const c0 = this.spans[2 * row];
+      const c1 = this.spans[2 * row + 1];
       for (let col = c0; col < c1; col++) {
         const i = row * CELLS + col;
         if (!inside[i]) continue;
         const p = (row + PAD) * W + col + PAD;
-        for (let k = 0; k < 8; k++) {
-          const j = p + at[k];
-          nb[k] = a[k] * padded[j] + (1 - a[k]) * padded[j + step[k]];
-        }
-        const lo = Math.min(nb[1], nb[2], nb[5], nb[6]);
-        const hi = Math.max(nb[1], nb[2], nb[5], nb[6]);
-        range[i] = hi - lo;
-        residual[i] = grey[i] - median8(nb);
+        const n0 = a0 * padded[p + o0] + (1 - a0) * padded[p + o0 + s0];
+        const n1 = a1 * padded[p + o1] + (1 - a1) * padded[p + o1 + s1];
+        const n2 = a2 * padded[p + o2] + (1 - a2) * padded[p + o2 + s2];
+        const n3 = a3 * padded[p + o3] + (1 - a3) * padded[p + o3 + s3];
+        const n4 = a4 * padded[p + o4] + (1 - a4) * padded[p + o4 + s4];
+        const n5 = a5 * padded[p + o5] + (1 - a5) * padded[p + o5 + s5];
+        const n6 = a6 * padded[p + o6] + (1 - a6) * padded[p + o6 + s6];
+        const n7 = a7 * padded[p + o7] + (1 - a7) * padded[p + o7 + s7];
+        range[i] = Math.max(n1, n2, n5, n6) - Math.min(n1, n2, n5, n6);
+        residual[i] = grey[i] - median8(n0, n1, n2, n3, n4, n5, n6, n7);
       }
     }
-  }
-
-  /** The columns of a row that hold cells on the wafer, [first, past the last). */
-  private span(row: number): [number, number] {
-    return [this.spans[2 * row], this.spans[2 * row + 1]];
   }
 
   /** The blocks where most cells stand out (summed over 3 x 3 blocks), APART_MM apart, highest first. */
@@ -213,17 +216,21 @@ export class DieCompare {
     const noise = 1.4826 * medianAbs(residual, inside) + 1e-6;
     const cw = CELLS / BLOCK;
     const cnt = new Float64Array(cw * cw);
-    for (let i = 0; i < residual.length; i++) {
-      const a = Math.abs(residual[i]);
-      if (a > STANDOUT * noise && a > SPREAD * range[i]) cnt[Math.floor(i / CELLS / BLOCK) * cw + Math.floor((i % CELLS) / BLOCK)]++;
+    const least = STANDOUT * noise;
+    for (let row = 0; row < CELLS; row++) {
+      const to = this.spans[2 * row + 1];
+      const base = ((row / BLOCK) | 0) * cw;
+      for (let col = this.spans[2 * row], i = row * CELLS + col; col < to; col++, i++) {
+        const a = Math.abs(residual[i]);
+        if (a > least && a > SPREAD * range[i]) cnt[base + ((col / BLOCK) | 0)]++;
+      }
     }
+    // the 3 x 3 sums, along rows then down columns
+    const across = new Float64Array(cw * cw);
+    for (let i = 1; i < cw * cw - 1; i++) across[i] = cnt[i - 1] + cnt[i] + cnt[i + 1];
     const sum = new Float64Array(cw * cw);
     for (let r = 1; r < cw - 1; r++) {
-      for (let q = 1; q < cw - 1; q++) {
-        let s = 0;
-        for (let dr = -1; dr <= 1; dr++) for (let dq = -1; dq <= 1; dq++) s += cnt[(r + dr) * cw + q + dq];
-        sum[r * cw + q] = s;
-      }
+      for (let q = 1, i = r * cw + 1; q < cw - 1; q++, i++) sum[i] = across[i - cw] + across[i] + across[i + cw];
     }
     const size = BLOCK * this.grid.mmPerCell;
     const apart = Math.ceil(APART_MM / size);
@@ -256,29 +263,30 @@ function refine(ac: Float64Array, k: number): number {
 
 /**
  * The median of eight values (the mean of the middle two): the two middle ones of a 19-comparator
- * sorting network, on locals.
+ * sorting network, each comparator a min and a max, on locals; branches on noisy cells would be
+ * mispredicted half the time.
  */
-function median8(v: Float64Array): number {
-  let a = v[0], b = v[1], c = v[2], d = v[3], e = v[4], f = v[5], g = v[6], h = v[7], t: number;
-  if (a > c) (t = a), (a = c), (c = t);
-  if (b > d) (t = b), (b = d), (d = t);
-  if (e > g) (t = e), (e = g), (g = t);
-  if (f > h) (t = f), (f = h), (h = t);
-  if (a > e) (t = a), (a = e), (e = t);
-  if (b > f) (t = b), (b = f), (f = t);
-  if (c > g) (t = c), (c = g), (g = t);
-  if (d > h) (t = d), (d = h), (h = t);
-  if (a > b) (t = a), (a = b), (b = t);
-  if (c > d) (t = c), (c = d), (d = t);
-  if (e > f) (t = e), (e = f), (f = t);
-  if (g > h) (t = g), (g = h), (h = t);
-  if (c > e) (t = c), (c = e), (e = t);
-  if (d > f) (t = d), (d = f), (f = t);
-  if (b > e) (t = b), (b = e), (e = t);
-  if (d > g) (t = d), (d = g), (g = t);
-  if (b > c) (t = b), (b = c), (c = t);
-  if (d > e) (t = d), (d = e), (e = t);
-  if (f > g) (t = f), (f = g), (g = t);
+function median8(a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number): number {
+  let t: number;
+  t = Math.min(a, c); c = Math.max(a, c); a = t;
+  t = Math.min(b, d); d = Math.max(b, d); b = t;
+  t = Math.min(e, g); g = Math.max(e, g); e = t;
+  t = Math.min(f, h); h = Math.max(f, h); f = t;
+  t = Math.min(a, e); e = Math.max(a, e); a = t;
+  t = Math.min(b, f); f = Math.max(b, f); b = t;
+  t = Math.min(c, g); g = Math.max(c, g); c = t;
+  t = Math.min(d, h); h = Math.max(d, h); d = t;
+  t = Math.min(a, b); b = Math.max(a, b); a = t;
+  t = Math.min(c, d); d = Math.max(c, d); c = t;
+  t = Math.min(e, f); f = Math.max(e, f); e = t;
+  t = Math.min(g, h); h = Math.max(g, h); g = t;
+  t = Math.min(c, e); e = Math.max(c, e); c = t;
+  t = Math.min(d, f); f = Math.max(d, f); d = t;
+  t = Math.min(b, e); e = Math.max(b, e); b = t;
+  t = Math.min(d, g); g = Math.max(d, g); d = t;
+  t = Math.min(b, c); c = Math.max(b, c); b = t;
+  t = Math.min(d, e); e = Math.max(d, e); d = t;
+  t = Math.min(f, g); g = Math.max(f, g); f = t;
   return (d + e) / 2;
 }
 
@@ -288,5 +296,29 @@ function medianAbs(a: Float32Array, use: Uint8Array): number {
   let n = 0;
   for (let i = 0; i < a.length; i += 4) if (use[i]) v[n++] = Math.abs(a[i]);
   if (!n) return 0;
-  return v.subarray(0, n).sort()[n >> 1];
+  return select(v, n, n >> 1);
+}
+
+/** The k-th smallest of v[0, n) (Hoare's selection, in place): a full sort of the wafer's cells costs ten times as much. */
+function select(v: Float32Array, n: number, k: number): number {
+  let lo = 0;
+  let hi = n - 1;
+  while (lo < hi) {
+    const pivot = v[(lo + hi) >> 1];
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (v[i] < pivot) i++;
+      while (v[j] > pivot) j--;
+      if (i <= j) {
+        const t = v[i];
+        v[i++] = v[j];
+        v[j--] = t;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else break;
+  }
+  return v[k];
 }
