@@ -142,6 +142,7 @@ async function runOnce(makeCapture: (count: number) => CaptureDriver, total: num
     wrapNext: (next) => async (w) => {
       probes.add('decodeMs', w.timings.decodeMs);
       probes.add('fuseMs', w.timings.fuseMs);
+      probes.add('placesMs', w.timings.placesMs);
       const tensor = w.tensor;
       const out = await next(w);
       const scored = tensor && probes.scoredAt.get(tensor);
@@ -209,7 +210,7 @@ function medians(rs: RunFigures[]): RunFigures {
 function stageLine(f: RunFigures): string {
   const s = f.stages;
   return (
-    `    per wafer in a fusion worker: decode ${s.decodeMs.p50} ms, fuse ${s.fuseMs.p50} ms\n` +
+    `    per wafer in a fusion worker: decode ${s.decodeMs.p50} ms, fuse ${s.fuseMs.p50} ms, rim and dies ${s.placesMs.p50} ms\n` +
     `    model: ${s.modelRunMs.p50} ms per batch (p99 ${s.modelRunMs.p99}), batch mean ${s.batch.mean} (p50 ${s.batch.p50}, max seen p99 ${s.batch.p99}), ${round(s.modelRunMs.mean / s.batch.mean)} ms per wafer (the verifier's crops and run ${round(s.verifyMs.mean / s.batch.mean)}); queue+run+transfer per wafer ${s.modelWaitMs.p50} ms\n` +
     `    post-processing (judge, record): ${s.postMs.p50} ms per wafer (p99 ${s.postMs.p99}); outbox append ${s.outboxMs.p50} ms; control ${s.controlMs.p50} ms\n` +
     `    result handed on -> received from the broker: p50 ${s.brokerMs.p50} ms, p99 ${s.brokerMs.p99} ms`
@@ -279,6 +280,7 @@ try {
     missing: f.missing,
     decodeMs: f.stages.decodeMs.p50,
     fuseMs: f.stages.fuseMs.p50,
+    placesMs: f.stages.placesMs.p50,
     modelBatchMs: f.stages.modelRunMs.p50,
     modelBatchMean: f.stages.batch.mean,
     modelMsPerWafer: round(f.stages.modelRunMs.mean / f.stages.batch.mean),

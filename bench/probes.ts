@@ -7,7 +7,7 @@ import { ImageModelStage } from '../src/model/image.js';
 import { ControlRig } from '../src/service/arms.js';
 import { TelemetryPublisher } from '../src/telemetry/publisher.js';
 
-export const STAGES = ['decodeMs', 'fuseMs', 'modelRunMs', 'verifyMs', 'modelWaitMs', 'batch', 'postMs', 'outboxMs', 'controlMs', 'brokerMs', 'latencyMs', 'serviceLatencyMs'] as const;
+export const STAGES = ['decodeMs', 'fuseMs', 'placesMs', 'modelRunMs', 'verifyMs', 'modelWaitMs', 'batch', 'postMs', 'outboxMs', 'controlMs', 'brokerMs', 'latencyMs', 'serviceLatencyMs'] as const;
 export type Stage = (typeof STAGES)[number];
 
 /** Samples per stage; `on` is false during warm-up so that only the steady state is kept. */

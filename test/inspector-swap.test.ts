@@ -31,7 +31,7 @@ function fakeModel(id: string, o: { hold: boolean }) {
 }
 
 function wafer(i: number, withTensor = true): FusedWafer {
-  return { wafer: `w${i}`, seq: i, atMs: 0, arrivedAt: Date.now(), modalities: { visible: 'ok', infrared: 'ok', xray: 'ok' }, problems: [], tensor: withTensor ? new Float32Array([i]) : null, timings: { decodeMs: 0, fuseMs: 0 } };
+  return { wafer: `w${i}`, seq: i, atMs: 0, arrivedAt: Date.now(), modalities: { visible: 'ok', infrared: 'ok', xray: 'ok' }, problems: [], tensor: withTensor ? new Float32Array([i]) : null, timings: { decodeMs: 0, fuseMs: 0, placesMs: 0 } };
 }
 
 const tick = () => new Promise((r) => setImmediate(r));

@@ -52,7 +52,7 @@ t.test(`${heldout.length} unseen phrasings read as their kind and give the canon
   let agree = 0;
   for (let i = 0; i < 24; i++) {
     const w = line.renderIndex(i);
-    const fused: FusedWafer = { wafer: `w${i}`, seq: i, atMs: 0, arrivedAt: Date.now(), modalities: { visible: 'ok', infrared: 'ok', xray: 'ok' }, problems: [], tensor: fuser.fuse(w.frames), timings: { decodeMs: 0, fuseMs: 0 } };
+    const fused: FusedWafer = { wafer: `w${i}`, seq: i, atMs: 0, arrivedAt: Date.now(), modalities: { visible: 'ok', infrared: 'ok', xray: 'ok' }, problems: [], tensor: fuser.fuse(w.frames), timings: { decodeMs: 0, fuseMs: 0, placesMs: 0 } };
     const { record } = await inspector.inspect(fused);
     const violated = new Set(record.findings.map((f) => f.spec));
     heldout.forEach((_, k) => {

@@ -2,6 +2,7 @@ import type { Affine } from '../common/affine.js';
 import type { TruthDefect } from '../common/defects.js';
 import { MODALITIES, type Modality } from '../common/modality.js';
 import type { FrameSet } from '../frames/frame.js';
+import type { DiePlace } from './die-places.js';
 import type { RimProfile } from './rim.js';
 
 /** What became of each modality of a wafer: used (`ok`), absent from capture (`missing`), or present but unusable (`corrupt`). */
@@ -21,7 +22,8 @@ export interface FusedWafer {
   tensor: Float32Array | null;
   /** kept when fusion is asked to (a model with a verifier) and the visible frame could be used */
   visible?: VisibleFrame;
-  timings: { decodeMs: number; fuseMs: number };
+  /** placesMs: the visible frame's rim traced and its dies compared, when it is handed on */
+  timings: { decodeMs: number; fuseMs: number; placesMs: number };
 }
 
 /** A decoded visible frame (8-bit RGB, interleaved) and where its pixels lie on the wafer. */
@@ -36,6 +38,8 @@ export interface FramePixels {
 export interface VisibleFrame extends FramePixels {
   /** the wafer's rim traced round the frame, against the station's wafer radius */
   rim: RimProfile;
+  /** where the frame differs most from its neighbouring dies (die-places.ts), most standing out first */
+  dies: DiePlace[];
 }
 
 /** A wafer's record: what capture said of it, and what fusion made of it. */
@@ -49,6 +53,6 @@ export function unusableWafer(set: FrameSet, problem: string): FusedWafer {
     modalities: Object.fromEntries(MODALITIES.map((m) => [m, 'corrupt'])) as FusedWafer['modalities'],
     problems: [problem],
     tensor: null,
-    timings: { decodeMs: 0, fuseMs: 0 },
+    timings: { decodeMs: 0, fuseMs: 0, placesMs: 0 },
   });
 }

@@ -6,6 +6,7 @@ import { serveTasks } from '../common/worker-pool.js';
 import { decodeFrame, FrameError } from '../frames/decode.js';
 import type { FrameSet, RawFrame } from '../frames/frame.js';
 import { loadStation } from '../station/load.js';
+import { DieCompare, DIE_PLACES } from './die-places.js';
 import { Fuser } from './fuse.js';
 import type { GridSpec } from './grid.js';
 import { traceRim } from './rim.js';
@@ -15,6 +16,8 @@ const { stationDir, grid, keepVisible } = workerData as { stationDir: string; gr
 // each worker is one lane of work: libvips threads on top would only fight over the same cores
 sharp.concurrency(1);
 let f: Fuser;
+/** per frame size and geometry: its grid tables are built once */
+const compares = new Map<string, DieCompare>();
 const buffers = new BufferPool(12);
 
 /** Loads the station and builds its cameras' grid tables before the first wafer arrives. */
@@ -22,10 +25,23 @@ async function init(): Promise<void> {
   const station = await loadStation(stationDir);
   f = new Fuser(station, grid);
   f.warm();
+  const cam = station.cameras.visible;
+  if (keepVisible && cam) compareFor(cam);
+}
+
+function compareFor(pixels: Pick<VisibleFrame, 'width' | 'height' | 'pxToMm'>): DieCompare {
+  const key = `${pixels.width}x${pixels.height}:${pixels.pxToMm.flat().join(',')}`;
+  let c = compares.get(key);
+  if (!c) {
+    if (compares.size > 8) compares.clear();
+    c = new DieCompare(pixels.pxToMm, pixels.width, pixels.height, f.station.waferDiameterMm / 2);
+    compares.set(key, c);
+  }
+  return c;
 }
 
 /**
- * The visible frame as the next stages may keep it, its rim traced: a buffer this wafer decoded into
+ * The visible frame as the next stages may keep it, its rim traced and compared with its dies: a buffer this wafer decoded into
  * leaves the pool and moves with the result; pixels it does not own (capture's shared memory, reused
  * once fusion has read it) are copied.
  */
@@ -38,7 +54,7 @@ function handOn(frame: RawFrame, pxToMm: VisibleFrame['pxToMm'], borrowed: Array
     data = d;
   } else data = new Uint8Array(d);
   const pixels = { width: frame.width, height: frame.height, data, pxToMm };
-  return { ...pixels, rim: traceRim(pixels, f.station.waferDiameterMm / 2) };
+  return { ...pixels, rim: traceRim(pixels, f.station.waferDiameterMm / 2), dies: compareFor(pixels).places(pixels, DIE_PLACES).places };
 }
 
 serveTasks<FrameSet, FusedWafer>(async (set) => {
@@ -76,9 +92,10 @@ serveTasks<FrameSet, FusedWafer>(async (set) => {
   const tensor = any ? f.fuse(frames, set.geometry, new Float32Array(buffers.take(f.tensorLength * 4))) : null;
   const t2 = performance.now();
   const visible = keepVisible && frames.visible ? handOn(frames.visible, f.geometryFor('visible', frames.visible, set.geometry?.visible), borrowed) : undefined;
+  const t3 = performance.now();
   for (const b of borrowed) buffers.release(b);
   const ordered = Object.fromEntries(MODALITIES.map((m) => [m, modalities[m]])) as Record<Modality, ModalityStatus>;
-  const result = fusedWafer(set, { modalities: ordered, problems: problems.sort(), tensor, ...(visible ? { visible } : {}), timings: { decodeMs: t1 - t0, fuseMs: t2 - t1 } });
+  const result = fusedWafer(set, { modalities: ordered, problems: problems.sort(), tensor, ...(visible ? { visible } : {}), timings: { decodeMs: t1 - t0, fuseMs: t2 - t1, placesMs: t3 - t2 } });
   const transfer = [tensor, visible?.data].filter((a) => a !== undefined && a !== null).map((a) => a.buffer as ArrayBuffer);
   return { result, transfer };
 }, {
