@@ -45,6 +45,8 @@ export interface Check {
   rimMm?: number;
   /** for a place found on the rim, the arc it spans standing off, mm */
   rimArcMm?: number;
+  /** for a place where the frame differs from its dies (manifest `verifier.dies`), the cells standing out there */
+  dieCount?: number;
   /** true where `sizeMm` is a rim run's arc (sized by the manifest's `rimSizeFits`, not `sizeFits`) */
   sizedByRim?: boolean;
 }
@@ -107,7 +109,7 @@ async function check(scores: Float32Array[], visible: Array<VisibleFrame | null>
   const v = manifest.verifier;
   if (!verifier || !v) return out;
   const cells = map.size * map.size;
-  type Place = { xMm: number; yMm: number; score: number; rimMm?: number; rimArcMm?: number };
+  type Place = { xMm: number; yMm: number; score: number; rimMm?: number; rimArcMm?: number; dieCount?: number };
   // per place, its crops: the place itself, and for a class the manifest looks around, the eight around it
   type Job = { w: number; j: number; cls: number; places: Place[]; crops: Crop[]; same?: Job };
   const jobs: Job[] = [];
@@ -122,6 +124,12 @@ async function check(scores: Float32Array[], visible: Array<VisibleFrame | null>
       if (rim) {
         for (const p of rimPlaces(frame.rim, { side: rim.side === 'inside' ? -1 : 1, top: rim.top, minMm: rim.minMm })) {
           places.push({ xMm: p.xMm, yMm: p.yMm, score: mapNear(s, map, p.xMm, p.yMm, j * cells), rimMm: p.deviationMm, rimArcMm: p.arcMm });
+        }
+      }
+      const dies = v.dies[v.classes[verify[j]]];
+      if (dies) {
+        for (const p of frame.dies.filter((d) => d.count >= dies.minCount).slice(0, dies.top)) {
+          places.push({ xMm: p.xMm, yMm: p.yMm, score: mapNear(s, map, p.xMm, p.yMm, j * cells), dieCount: p.count });
         }
       }
       const same = jobs.find((o) => o.w === w && o.cls === verify[j] && !o.same && samePlaces(o.places, places));
@@ -144,14 +152,26 @@ async function check(scores: Float32Array[], visible: Array<VisibleFrame | null>
   const { probs, sizes } = await runVerifier(verifier, cropBuffer, crops, P, K);
   for (const job of jobs) {
     const from = first.get(job.same ?? job)!;
-    const weight = v.mapWeights[v.classes[job.cls]] ?? 0;
+    const cls = v.classes[job.cls];
+    const mapWeight = v.mapWeights[cls] ?? 0;
     const best = surest(job.crops, job.places.length, (n) => probs[(from + n) * K + job.cls]);
     out[job.w][job.j] = sizeByRim(job.places.map((p, i) => {
       const n = from + best[i];
       const prob = probs[n * K + job.cls];
       const c = job.crops[best[i]];
-      const rim = p.rimMm === undefined ? 0 : (v.rim[v.classes[job.cls]]?.weight ?? 0) * Math.abs(p.rimMm);
-      return { xMm: c.xMm, yMm: c.yMm, score: p.score, prob, confidence: sigmoid(logit(prob) + weight * logit(p.score) + rim), sizeMm: sizes[n * K + job.cls], ...(p.rimMm !== undefined ? { rimMm: p.rimMm, rimArcMm: p.rimArcMm } : {}) };
+      const rim = p.rimMm === undefined ? 0 : (v.rim[cls]?.weight ?? 0) * Math.abs(p.rimMm);
+      const dies = p.dieCount === undefined ? 0 : (v.dies[cls]?.weight ?? 0) * p.dieCount;
+      const weight = p.dieCount === undefined ? mapWeight : (v.dies[cls]?.mapWeight ?? 0);
+      return {
+        xMm: c.xMm,
+        yMm: c.yMm,
+        score: p.score,
+        prob,
+        confidence: sigmoid(logit(prob) + weight * logit(p.score) + rim + dies),
+        sizeMm: sizes[n * K + job.cls],
+        ...(p.rimMm !== undefined ? { rimMm: p.rimMm, rimArcMm: p.rimArcMm } : {}),
+        ...(p.dieCount !== undefined ? { dieCount: p.dieCount } : {}),
+      };
     }));
   }
   return out;

@@ -54,6 +54,16 @@ const verifierSchema = z.object({
   rim: z
     .record(z.string(), z.object({ side: z.enum(['inside', 'outside']), top: z.number().int().positive(), minMm: z.number().positive(), weight: z.number().min(0).default(0) }))
     .default({}),
+  /**
+   * Per class, places where the visible frame differs from its neighbouring dies (fusion/die-places.ts),
+   * checked besides the map's: the first `top` of them where at least `minCount` cells stand out. A thin
+   * scratch a few mm long may leave the map's cells near its place unmoved. How many cells stand out is
+   * evidence too: `weight` per cell is added to the check's logit; the map's score there is weighed by
+   * `mapWeight`, not the class's, the place being one the map may have missed (models/tools/map_weights.py).
+   */
+  dies: z
+    .record(z.string(), z.object({ top: z.number().int().positive(), minCount: z.number().min(0), weight: z.number().min(0).default(0), mapWeight: z.number().min(0).default(0) }))
+    .default({}),
 });
 export type VerifierSpec = z.infer<typeof verifierSchema>;
 
@@ -95,6 +105,9 @@ export const manifestSchema = z.object({
 }).refine((m) => !m.verifier || Object.keys(m.verifier.rim).every((c) => m.verifier!.classes.includes(c)), {
   message: 'rim places for a class the verifier does not check',
   path: ['verifier', 'rim'],
+}).refine((m) => !m.verifier || Object.keys(m.verifier.dies).every((c) => m.verifier!.classes.includes(c)), {
+  message: 'die places for a class the verifier does not check',
+  path: ['verifier', 'dies'],
 }).refine((m) => !m.verifier || Object.keys(m.verifier.rimSizeFits).every((c) => c in m.verifier!.rim), {
   message: 'a rim size fit for a class without rim places',
   path: ['verifier', 'rimSizeFits'],
