@@ -1,5 +1,6 @@
 import t from 'tap';
 import { MODALITIES } from '../src/common/modality.js';
+import { DIE_PLACES } from '../src/fusion/die-places.js';
 import { FusionStage } from '../src/fusion/stage.js';
 import { rimPlaces } from '../src/model/rim.js';
 import { SyntheticCapture } from '../src/capture/synthetic.js';
@@ -46,4 +47,27 @@ t.test('a kept visible frame comes with its rim traced: an edge chip or burr sta
     t.ok(near, `${d.class} of ${d.sizeMm.toFixed(1)} mm at (${d.xMm.toFixed(1)}, ${d.yMm.toFixed(1)}): a place on it among ${JSON.stringify(places.map((p) => [p.xMm.toFixed(1), p.yMm.toFixed(1)]))}`);
   }
   t.ok(rims >= 3, `${rims} wafers with an edge chip or burr`);
+});
+
+t.test('a kept visible frame comes with the places where it differs from its dies: a scratch is among them', async (t) => {
+  const stage = new FusionStage({ stationDir: `${REPO_ROOT}calibration/reference`, grid: { size: 64, fieldMm: 320 }, workers: 2, keepVisible: true });
+  t.teardown(() => stage.close());
+  await stage.ready();
+  const cap = new SyntheticCapture({ line: { seed: 23, poolSize: 2, defectRate: 1, maxDefects: 1 }, rateHz: 0, count: 40 });
+  let scratches = 0;
+  let found = 0;
+  for await (const set of cap.frames()) {
+    const w = await stage.fuse(set);
+    const dies = w.visible!.dies;
+    t.ok(dies.length > 0 && dies.length <= DIE_PLACES, `${w.wafer}: ${dies.length} places`);
+    t.ok(dies.every((p, i) => Math.hypot(p.xMm, p.yMm) <= 150 && (i === 0 || p.count <= dies[i - 1].count)), 'on the wafer, most standing out first');
+    t.ok(w.timings.placesMs > 0, 'timed');
+    const d = w.truth?.find((x) => x.class === 'scratch');
+    if (!d) continue;
+    scratches++;
+    if (dies.some((p) => Math.hypot(p.xMm - d.xMm, p.yMm - d.yMm) <= d.sizeMm / 2 + 2.5)) found++;
+    else t.comment(`scratch of ${d.sizeMm.toFixed(1)} mm at (${d.xMm.toFixed(1)}, ${d.yMm.toFixed(1)}): no place on it among ${JSON.stringify(dies.map((p) => [Math.round(p.xMm), Math.round(p.yMm), p.count]))}`);
+  }
+  t.ok(scratches >= 3, `${scratches} wafers with a scratch`);
+  t.ok(found >= scratches - 1, `a place on ${found} of ${scratches} scratches`);
 });
