@@ -102,7 +102,8 @@ try {
 const lotS = summarise('recorded lot', lot);
 
 // the visible frame against its neighbouring dies (src/fusion/die-places.ts), one thread, one
-// rendered frame: what it would add to a fusion worker's time a wafer; no model reads it yet
+// rendered frame: what it adds to a fusion worker's time a wafer where the frame is kept for a
+// model's verifier (the workers above keep none; npm run bench times the whole of it as placesMs)
 const cam = synthetic.line.station.cameras.visible;
 const vf = synthetic.line.renderIndex(0).frames.visible;
 const pixels = { width: vf.width, height: vf.height, data: vf.data as Uint8Array, pxToMm: cam.pxToMm };
@@ -114,7 +115,7 @@ for (let i = 0; i < 23; i++) {
   if (i >= 3) dieTimes.push(performance.now() - t0);
 }
 const dieCompareMs = Math.round(median(dieTimes) * 100) / 100;
-console.log(`die comparison of the visible frame (one thread, not in the workers yet): ${dieCompareMs} ms a wafer`);
+console.log(`die comparison of the visible frame (one thread): ${dieCompareMs} ms a wafer`);
 
 console.log(
   JSON.stringify({
