@@ -13,7 +13,7 @@ function bruteAuroc(pos: number[], neg: number[]): number {
 
 const logit = (p: number): number => Math.log(p / (1 - p));
 
-t.test("check_auroc.py: per class, the wafer-level AUROC of the judged confidence, the crop and the map, as every pair counted gives it", async (t) => {
+t.test("check_auroc.py: per class, the wafer-level AUROC of the judged confidence, crop and map weighed, the crop and the map, as every pair counted gives it", async (t) => {
   const dir = tempDir(t);
   let seed = 12345;
   const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
@@ -23,7 +23,15 @@ t.test("check_auroc.py: per class, the wafer-level AUROC of the judged confidenc
     const burr = rand() < 0.3;
     const chip = rand() < 0.2;
     const checks = (has: boolean) =>
-      rand() < 0.1 ? [] : Array.from({ length: 1 + Math.floor(rand() * 4) }, () => ({ xMm: 0, yMm: 0, score: q(rand() * 0.7 + (has ? 0.25 : 0)), prob: q(rand() * 0.8 + (has ? 0.2 : 0)), confidence: 0 }));
+      rand() < 0.1
+        ? []
+        : Array.from({ length: 1 + Math.floor(rand() * 4) }, () => {
+            const score = q(rand() * 0.7 + (has ? 0.25 : 0));
+            const prob = q(rand() * 0.8 + (has ? 0.2 : 0));
+            // the judge's own confidence: a rim or die place adds evidence of its own, which crop and map do not show
+            const extra = rand() < 0.3 ? rand() * (has ? 3 : 1) : 0;
+            return { xMm: 0, yMm: 0, score, prob, confidence: 1 / (1 + Math.exp(-(logit(prob) + 2 * logit(score) + extra))) };
+          });
     return {
       wafer: `W${i}`,
       truth: [...(burr ? [{ class: 'edge-burr', xMm: 0, yMm: 0, sizeMm: 3 }] : []), ...(chip ? [{ class: 'edge-chip', xMm: 0, yMm: 0, sizeMm: 2 }] : [])],
@@ -41,10 +49,10 @@ t.test("check_auroc.py: per class, the wafer-level AUROC of the judged confidenc
     const score = (how: string) => (row: (typeof rows)[number]): number => {
       const cs = row.candidates[cls];
       if (cs.length === 0) return -Infinity;
-      return Math.max(...cs.map((c) => (how === 'map' ? c.score : how === 'crop' ? c.prob : logit(c.prob) + w! * logit(c.score))));
+      return Math.max(...cs.map((c) => (how === 'map' ? c.score : how === 'crop' ? c.prob : how === 'judged' ? c.confidence : logit(c.prob) + w! * logit(c.score))));
     };
     const has = (row: (typeof rows)[number]): boolean => row.truth.some((d) => d.class === cls);
-    const hows = w === null ? ['crop', 'map'] : ['judged', 'crop', 'map'];
+    const hows = w === null ? ['crop', 'map'] : ['judged', 'crop+map', 'crop', 'map'];
     t.equal(got[cls].wafers, rows.filter(has).length, `${cls}: wafers with the class`);
     if (w === null) t.equal(got[cls].judged, 'map', `${cls}: no map weight, judged on the map`);
     else t.type(got[cls].judged, 'number', `${cls}: judged on crops and map`);

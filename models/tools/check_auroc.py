@@ -1,8 +1,10 @@
 """Wafer-level AUROC of a crop verifier's classes on a lot, from `wafer-inspect model candidates`.
 
 A wafer's score for a class is its highest check of that class: the confidence the judge thresholds
-(sigmoid(logit(crop probability) + w x logit(map score)), w from the model's verifier.mapWeights),
-the crop's probability alone and the map's score alone. Wafers with the class are the positives,
+(each check's own `confidence`: the crop's probability with the map's score, and a rim or die place's
+own evidence, weighed as the model's verifier says), the same without the places' own evidence
+(sigmoid(logit(crop probability) + w x logit(map score)), w from verifier.mapWeights), the crop's
+probability alone and the map's score alone. Wafers with the class are the positives,
 every other wafer (good or with other classes) the negatives; a wafer with no check of the class
 scores lowest.
 
@@ -30,6 +32,8 @@ def wafer_score(checks, how, w):
     score = np.array([c["score"] for c in checks])
     if how == "map":
         return float(score.max())
+    if how == "judged":
+        return float(max(c["confidence"] for c in checks))
     if how == "crop":
         return float(prob.max())
     return float((logit(prob) + w * logit(score)).max())
@@ -47,8 +51,8 @@ def main():
         w = m["mapWeights"].get(cls)
         has = [any(d["class"] == cls for d in r["truth"]) for r in rows]
         res = {"wafers": int(sum(has)), "judged": "crops" if w is not None else "map"}
-        for how in ("judged", "crop", "map"):
-            if how == "judged" and w is None:
+        for how in ("judged", "crop+map", "crop", "map"):
+            if how in ("judged", "crop+map") and w is None:
                 continue
             s = [wafer_score(r["candidates"].get(cls, []), how, w) for r in rows]
             s = np.nan_to_num(np.array(s), neginf=-1e9)
