@@ -22,6 +22,7 @@ const SHIPPED: Array<[string, string[], string]> = [
   ['wafer-mm-12', ['edge-burr', 'edge-chip', 'scratch', 'particle'], "wafer-mm-11's judge, looking around its particle places"],
   ['wafer-mm-13', ['edge-burr', 'edge-chip', 'scratch', 'particle'], "a verifier trained further on hard negatives, with wafer-mm-12's look around"],
   ['wafer-mm-14', ['edge-burr', 'edge-chip', 'scratch', 'particle'], "wafer-mm-13's verifier, checking the rim's bites too"],
+  ['wafer-mm-15', ['edge-burr', 'edge-chip', 'scratch', 'particle'], "wafer-mm-14's judge, checking where the frame differs from its dies for scratches too"],
 ];
 
 t.test('the shipped verifiers: on a freshly rendered lot, the surest check of each planted defect\'s class is on the defect and over the station\'s threshold, which good wafers stay under', async (t) => {
@@ -38,6 +39,9 @@ t.test('the shipped verifiers: on a freshly rendered lot, the surest check of ea
     ['edge-chip-small', [{ class: 'edge-chip', ...rim(200), sizeMm: 1.1 }]],
     // sizes where T15 found all or nearly all (README, "Measured with wafer-mm-10"): a 4.5 mm burr here is missed by wafer-mm-9 and -10 both
     ['edge-burr', [{ class: 'edge-burr', ...rim(150), sizeMm: 8 }]],
+    // short scratches, which a model that compares the frame with its dies (verifier.dies) checks where they are
+    ['scratch-short', [{ class: 'scratch', xMm: 95, yMm: -85, sizeMm: 6 }]],
+    ['scratch-short-2', [{ class: 'scratch', xMm: 20, yMm: -35, sizeMm: 4 }]],
   ];
   const writer = await LotWriter.create(lot, { lot: 'VER', rateHz: 15 }, 'tiff');
   for (const [i, [id, defects]] of plans.entries()) {
@@ -71,7 +75,7 @@ t.test('the shipped verifiers: on a freshly rendered lot, the surest check of ea
         t.ok(checked.every((x) => x === null), `${c} is judged on the map: no checks`);
         continue;
       }
-      const most = v.perClass + (v.rim[c]?.top ?? 0);
+      const most = v.perClass + (v.rim[c]?.top ?? 0) + (v.dies[c]?.top ?? 0);
       t.ok(checked.every((x) => x !== null && x.length > 0 && x.length <= most), `${c}: between 1 and ${most} checks on every wafer`);
       const goodHigh = Math.max(...['good-1', 'good-2'].map((g) => Math.max(...byId.get(g)!.checks![j]!.map((x) => x.confidence))));
       const w = byId.get(c)!;
@@ -87,6 +91,16 @@ t.test('the shipped verifiers: on a freshly rendered lot, the surest check of ea
         const found = small.checks![j]!.filter((x) => x.rimMm !== undefined && Math.hypot(x.xMm - s.xMm, x.yMm - s.yMm) <= 2);
         t.equal(found.length, 1, `the ${s.sizeMm} mm chip is a rim place (${JSON.stringify(small.checks![j])})`);
         t.ok(found[0] && found[0].rimMm! < -v.rim[c].minMm && found[0].confidence > threshold, `its confidence ${found[0]?.confidence.toFixed(4)} is over the threshold ${threshold}`);
+      }
+      if (c === 'scratch' && v.dies[c]) {
+        for (const k of ['scratch-short', 'scratch-short-2']) {
+          const short = byId.get(k)!;
+          const s = short.truth![0];
+          const near = short.checks![j]!.filter((x) => Math.hypot(x.xMm - s.xMm, x.yMm - s.yMm) <= s.sizeMm / 2 + 2.5);
+          const what = `the ${s.sizeMm} mm scratch at (${s.xMm.toFixed(0)}, ${s.yMm.toFixed(0)}): ${JSON.stringify(near)}`;
+          t.ok(near.some((x) => x.dieCount !== undefined && x.dieCount > 0), `${what}: a die place on it`);
+          if (k === 'scratch-short') t.ok(near.some((x) => x.dieCount !== undefined && x.confidence > threshold), `${what}: its die place over the threshold ${threshold}`);
+        }
       }
     }
   });
