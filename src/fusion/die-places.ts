@@ -20,6 +20,12 @@ export interface DiePlace {
   yMm: number;
   /** cells standing out in the 3 x 3 blocks around the place */
   count: number;
+  /**
+   * the largest extent, mm, of the standing-out cells joined to the place's (cells within GAP of one
+   * another are joined): a scratch's length, where the crop verifier's size, read off one crop, is
+   * centimetres out (models/wafer-mm-15/MODEL_CARD.md)
+   */
+  extentMm: number;
 }
 
 /** places handed on per wafer: a model's verifier checks the first of them (manifest `verifier.dies`) */
@@ -30,6 +36,18 @@ const STANDOUT = 4.2;
 const SPREAD = 1.5;
 const BLOCK = 2;
 const APART_MM = 6;
+/** standing-out cells this many apart or fewer (along either axis) are one place: a thin scratch leaves gaps */
+const GAP = 2;
+/** a place's cells joined no further than this many: a wafer whose dies are all off is not measured cell by cell */
+const MAX_JOINED = 4096;
+/** directions a place's extent is measured along (its largest projection), evenly over half a turn */
+const EXTENT_DIRECTIONS = 8;
+/** a cell on a line has no more than LINE_CELLS cells differing within LINE_REACH of it (the 5 x 5 cells around) */
+const LINE_REACH = 2;
+const LINE_CELLS = 12;
+/** the standing-out cells are followed along their line where they span this many cells; the cells on it within CORRIDOR cells of it */
+const LINE_MIN = 3;
+const CORRIDOR = 2;
 const RIM_MARGIN_MM = 1;
 /** die pitches looked for, mm */
 const PITCH_MM: [number, number] = [5.5, 23];
@@ -50,6 +68,13 @@ export class DieCompare {
   private readonly range: Float32Array;
   private readonly padded: Float32Array;
   private readonly spans: Int32Array;
+  /** per cell: 1 where it stands out */
+  private readonly stands: Uint8Array;
+  /** per cell: the last place (1, 2, ...) whose joined cells reached it */
+  private readonly seen: Int32Array;
+  private readonly stack: Int32Array;
+  /** the wafer's least difference from its dies for a cell to stand out */
+  private least = 0;
 
   constructor(
     readonly pxToMm: Affine,
@@ -74,6 +99,9 @@ export class DieCompare {
     this.range = new Float32Array(n);
     this.padded = new Float32Array((CELLS + 2 * PAD) ** 2);
     this.spans = new Int32Array(2 * CELLS);
+    this.stands = new Uint8Array(n);
+    this.seen = new Int32Array(n);
+    this.stack = new Int32Array(MAX_JOINED);
     for (let row = 0; row < CELLS; row++) {
       let first = CELLS;
       let last = -1;
@@ -212,17 +240,21 @@ export class DieCompare {
 
   /** The blocks where most cells stand out (summed over 3 x 3 blocks), APART_MM apart, highest first. */
   private blocks(top: number): DiePlace[] {
-    const { residual, range, inside } = this;
+    const { residual, range, inside, stands } = this;
+    stands.fill(0);
     const noise = 1.4826 * medianAbs(residual, inside) + 1e-6;
+    this.least = STANDOUT * noise;
     const cw = CELLS / BLOCK;
     const cnt = new Float64Array(cw * cw);
-    const least = STANDOUT * noise;
     for (let row = 0; row < CELLS; row++) {
       const to = this.spans[2 * row + 1];
       const base = ((row / BLOCK) | 0) * cw;
       for (let col = this.spans[2 * row], i = row * CELLS + col; col < to; col++, i++) {
         const a = Math.abs(residual[i]);
-        if (a > least && a > SPREAD * range[i]) cnt[base + ((col / BLOCK) | 0)]++;
+        if (a > this.least && a > SPREAD * range[i]) {
+          cnt[base + ((col / BLOCK) | 0)]++;
+          stands[i] = 1;
+        }
       }
     }
     // the 3 x 3 sums, along rows then down columns
@@ -241,7 +273,7 @@ export class DieCompare {
       if (best < 0) break;
       const r = Math.floor(best / cw);
       const q = best % cw;
-      found.push({ xMm: this.grid.x0 + (q + 0.5) * size, yMm: this.grid.y0 - (r + 0.5) * size, count: sum[best] });
+      found.push({ xMm: this.grid.x0 + (q + 0.5) * size, yMm: this.grid.y0 - (r + 0.5) * size, count: sum[best], extentMm: this.extent(r, q, found.length + 1) });
       for (let dr = -apart; dr <= apart; dr++) {
         for (let dq = -apart; dq <= apart; dq++) {
           const rr = r + dr;
@@ -252,7 +284,124 @@ export class DieCompare {
     }
     return found;
   }
+
+  /**
+   * Whether the cell at (row, col) differs from its dies by more than `least` and so do few enough of
+   * the cells round it to be on a thin line: near the rim and at the printed dies' edge the dies a cell is compared with
+   * disagree, and whole patches differ (so no cell there stands out), but a scratch crossing them is
+   * still a line.
+   */
+  private onLine(row: number, col: number): boolean {
+    const { residual, least } = this;
+    if (Math.abs(residual[row * CELLS + col]) <= least) return false;
+    let n = 0;
+    for (let r = Math.max(0, row - LINE_REACH); r <= Math.min(CELLS - 1, row + LINE_REACH); r++) {
+      for (let c = Math.max(0, col - LINE_REACH), i = r * CELLS + c; c <= Math.min(CELLS - 1, col + LINE_REACH); c++, i++) {
+        if (Math.abs(residual[i]) > least) n++;
+      }
+    }
+    return n <= LINE_CELLS;
+  }
+
+  /**
+   * The largest extent, mm, of the cells joined to the standing-out ones in the 3 x 3 blocks around
+   * block (r, q): first the standing-out cells within GAP of one another; then, where those lie along
+   * a line, the cells on a line (onLine) within CORRIDOR of it, so a scratch crossing the rim's or the
+   * dies' edges, where no cell stands out, is measured whole, and the dies' own outlines, which
+   * differ along their length on some wafers, are not followed away from it.
+   */
+  private extent(r: number, q: number, mark: number): number {
+    const { stands, seen, stack } = this;
+    if (mark === 1) seen.fill(0);
+    let n = 0;
+    for (let row = Math.max(0, (r - 1) * BLOCK); row < Math.min(CELLS, (r + 2) * BLOCK); row++) {
+      for (let col = Math.max(0, (q - 1) * BLOCK), i = row * CELLS + col; col < Math.min(CELLS, (q + 2) * BLOCK); col++, i++) {
+        if (stands[i] && seen[i] !== mark && n < MAX_JOINED) {
+          seen[i] = mark;
+          stack[n++] = i;
+        }
+      }
+    }
+    n = this.join(0, n, mark, null);
+    if (!n) return 0;
+    const line = this.lineOf(n);
+    if (line) n = this.join(0, n, mark, line);
+    let widest = 0;
+    for (let d = 0; d < EXTENT_DIRECTIONS; d++) {
+      const cos = Math.cos((d * Math.PI) / EXTENT_DIRECTIONS);
+      const sin = Math.sin((d * Math.PI) / EXTENT_DIRECTIONS);
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (let k = 0; k < n; k++) {
+        const v = (stack[k] % CELLS) * cos + ((stack[k] / CELLS) | 0) * sin;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+      widest = Math.max(widest, hi - lo);
+    }
+    return (widest + 1) * this.grid.mmPerCell;
+  }
+
+  /**
+   * Joins to stack[0, n) the cells within GAP of each of them (from stack[from] on) that stand out,
+   * or, given a line, that lie within CORRIDOR of it and stand out or are on a line; the new count.
+   */
+  private join(from: number, n: number, mark: number, line: Line | null): number {
+    const { stands, seen, stack } = this;
+    for (let k = from; k < n && n < MAX_JOINED; k++) {
+      const row = (stack[k] / CELLS) | 0;
+      const col = stack[k] % CELLS;
+      for (let rr = Math.max(0, row - GAP); rr <= Math.min(CELLS - 1, row + GAP); rr++) {
+        for (let cc = Math.max(0, col - GAP), i = rr * CELLS + cc; cc <= Math.min(CELLS - 1, col + GAP); cc++, i++) {
+          if (seen[i] === mark || n >= MAX_JOINED) continue;
+          const ok = line ? Math.abs((cc - line.col) * line.sin - (rr - line.row) * line.cos) <= CORRIDOR && (stands[i] || this.onLine(rr, cc)) : stands[i];
+          if (ok) {
+            seen[i] = mark;
+            stack[n++] = i;
+          }
+        }
+      }
+    }
+    return n;
+  }
+
+  /** The line through stack[0, n) (its centre and main axis), where they lie along one at least LINE_MIN cells long. */
+  private lineOf(n: number): Line | null {
+    const { stack } = this;
+    let sc = 0;
+    let sr = 0;
+    for (let k = 0; k < n; k++) {
+      sc += stack[k] % CELLS;
+      sr += (stack[k] / CELLS) | 0;
+    }
+    const col = sc / n;
+    const row = sr / n;
+    let xx = 0;
+    let yy = 0;
+    let xy = 0;
+    for (let k = 0; k < n; k++) {
+      const dc = (stack[k] % CELLS) - col;
+      const dr = ((stack[k] / CELLS) | 0) - row;
+      xx += dc * dc;
+      yy += dr * dr;
+      xy += dc * dr;
+    }
+    const angle = 0.5 * Math.atan2(2 * xy, xx - yy);
+    const cos = Math.cos(angle);
+    const sin = Math.sin(angle);
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let k = 0; k < n; k++) {
+      const v = ((stack[k] % CELLS) - col) * cos + (((stack[k] / CELLS) | 0) - row) * sin;
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+    }
+    return hi - lo + 1 >= LINE_MIN ? { col, row, cos, sin } : null;
+  }
 }
+
+/** A line through the grid: a point on it (col, row) and its direction. */
+type Line = { col: number; row: number; cos: number; sin: number };
 
 /** A peak's place to a fraction of a lag: the parabola through it and its neighbours. */
 function refine(ac: Float64Array, k: number): number {
