@@ -72,9 +72,9 @@ t.test('judge by crops: a finding on a rim run is sized by the rim\'s fit, the o
   const s = spec('B1', 'edge-burr', {
     size: { mm: 2, inclusive: false, words: 'longer than 2 mm' },
     sizeFit: { slope: 1, offset: 4.5, spread: 9 },
-    rimSizeFit: { slope: 1, offset: 0.5, spread: 0.3 },
+    placeSizeFits: { rim: { slope: 1, offset: 0.5, spread: 0.3 } },
   });
-  const onRim = { ...check(150, 0, 0.9, 0.8), sizedByRim: true };
+  const onRim = { ...check(150, 0, 0.9, 0.8), sizedBy: 'rim' as const };
   const j = judge([s], MAP, G, OK, [], [[onRim]]);
   t.equal(j.verdict, 'pass', `a 0.8 mm arc reads 1.3 mm, at most ${(1.3 + 1.645 * 0.3).toFixed(1)}: within the limit`);
   const long = judge([s], MAP, G, OK, [], [[{ ...onRim, sizeMm: 3 }]]);
@@ -83,6 +83,29 @@ t.test('judge by crops: a finding on a rim run is sized by the rim\'s fit, the o
   t.equal(off.verdict, 'fail', 'the same size from the verifier is within its fit\'s margin of the limit: it breaks it');
   t.same(off.findings.map((f) => f.sizeMm), [5.3]);
   t.match(explain(s, 'class'), /on the rim: 1 x the arc it stands off \+ 0\.5 mm, give or take 0\.3 mm: passes only below 1\.5 mm; elsewhere: /);
+});
+
+t.test('judge by crops: a scratch found where it differs from its dies is sized by the dies\' fit', async (t) => {
+  // the verifier's size of a scratch is centimetres out (spread 15): a 5 mm limit is within its margin
+  const s = spec('S1', 'scratch', {
+    size: { mm: 5, inclusive: false, words: 'longer than 5 mm' },
+    sizeFit: { slope: 1, offset: 8, spread: 15 },
+    placeSizeFits: { dies: { slope: 1, offset: -0.5, spread: 0.8 } },
+  });
+  const atDies = { ...check(40, 30, 0.9, 2.5), sizedBy: 'dies' as const };
+  t.equal(judge([s], MAP, G, OK, [], [[atDies]]).verdict, 'pass', `a 2.5 mm extent reads 2 mm, at most ${(2 + 1.645 * 0.8).toFixed(1)}: within the limit`);
+  const long = judge([s], MAP, G, OK, [], [[{ ...atDies, sizeMm: 9 }]]);
+  t.same(long.findings.map((f) => [f.sizeMm, f.sizeMaxMm]), [[8.5, 9.8]], 'a 9 mm extent breaks it');
+  t.equal(judge([s], MAP, G, OK, [], [[check(40, 30, 0.9, 2.5)]]).verdict, 'fail', 'sized by the verifier, the same scratch may be over the limit: it breaks it');
+  t.match(explain(s, 'class'), /where it differs from its dies: 1 x the extent differing - 0\.5 mm, give or take 0\.8 mm: passes only below 3\.7 mm; elsewhere: /);
+  // a spread that grows with the size: 0.2 mm and a tenth of it
+  const growing = { ...s, placeSizeFits: { dies: { slope: 1, offset: -0.5, spread: 0.2, spreadPerMm: 0.1 } } };
+  const short = judge([growing], MAP, G, OK, [], [[{ ...atDies, sizeMm: 3.5 }]]);
+  t.equal(short.verdict, 'pass', `a 3.5 mm extent reads 3 mm, at most ${(3 + 1.645 * (0.2 + 0.3)).toFixed(2)}`);
+  t.equal(judge([growing], MAP, G, OK, [], [[{ ...atDies, sizeMm: 4.3 }]]).verdict, 'pass', `a 4.3 mm one reads 3.8 mm, at most ${(3.8 + 1.645 * 0.58).toFixed(2)}: within it`);
+  const fails = judge([growing], MAP, G, OK, [], [[{ ...atDies, sizeMm: 5 }]]);
+  t.same(fails.findings.map((f) => [f.sizeMm, f.sizeMaxMm]), [[4.5, 5.6]], 'a 5 mm one may be over: it breaks it');
+  t.match(explain(growing, 'class'), /give or take 0\.2 mm and 10% of its size: passes only below 4\.0 mm/);
 });
 
 t.test('judge by crops: a wafer without the verifier\'s checks is not inspected, never passed', async (t) => {

@@ -16,7 +16,7 @@ import { GRID, withInspectOptions, type InspectOptions } from './inspect-options
 export function modelCandidatesCommand(): Command {
   return withInspectOptions(
     new Command('candidates')
-      .description("write, per wafer of a lot, each class's highest local maxima of the model's map (place in wafer mm and raw score) as JSON lines, with the lot's truth; for a model with a verifier, the classes it has an output for are its own checks (its manifest's count per class), each with the crop's probability and the confidence the judge thresholds, and for a place found on the rim (verifier.rim) how far the rim stands off its circle there (rimMm) and the arc it stands off (rimArcMm), and for a place where the frame differs from its dies (verifier.dies) the cells standing out there (dieCount); each check's size (sizeMm), marked sizedByRim where it is a rim run's arc")
+      .description("write, per wafer of a lot, each class's highest local maxima of the model's map (place in wafer mm and raw score) as JSON lines, with the lot's truth; for a model with a verifier, the classes it has an output for are its own checks (its manifest's count per class), each with the crop's probability and the confidence the judge thresholds, and for a place found on the rim (verifier.rim) how far the rim stands off its circle there (rimMm) and the arc it stands off (rimArcMm), and for a place where the frame differs from its dies (verifier.dies) the cells standing out there (dieCount) and the extent differing (dieExtentMm); each check's size (sizeMm), marked sizedBy rim where it is a rim run's arc and dies where it is a die place's extent")
       .argument('<source>', 'a recorded lot folder, or dataset chunks (e.g. data/test-*)')
       .requiredOption('--out <file>', 'JSON lines to write')
       .option('--per-class <n>', 'local maxima kept per class', int('--per-class'), 6)
@@ -39,7 +39,7 @@ export function modelCandidatesCommand(): Command {
           classes.map((c, j) => [
             c,
             w.checks?.[j]
-              ? w.checks[j]!.map((p) => ({ xMm: round(p.xMm, 2), yMm: round(p.yMm, 2), score: round(p.score, 4), prob: round(p.prob, 6), confidence: round(p.confidence, 6), sizeMm: round(p.sizeMm, 2), ...(p.rimMm !== undefined ? { rimMm: round(p.rimMm, 3), rimArcMm: round(p.rimArcMm ?? 0, 2) } : {}), ...(p.dieCount !== undefined ? { dieCount: p.dieCount } : {}), ...(p.sizedByRim ? { sizedByRim: true } : {}) }))
+              ? w.checks[j]!.map((p) => ({ xMm: round(p.xMm, 2), yMm: round(p.yMm, 2), score: round(p.score, 4), prob: round(p.prob, 6), confidence: round(p.confidence, 6), sizeMm: round(p.sizeMm, 2), ...(p.rimMm !== undefined ? { rimMm: round(p.rimMm, 3), rimArcMm: round(p.rimArcMm ?? 0, 2) } : {}), ...(p.dieCount !== undefined ? { dieCount: p.dieCount, dieExtentMm: round(p.dieExtentMm ?? 0, 2) } : {}), ...(p.sizedBy ? { sizedBy: p.sizedBy } : {}) }))
               : localMaxima(w.scores, map, { top: o.perClass, min: o.minScore, offset: j * cells }).map((p) => ({ xMm: round(p.xMm, 2), yMm: round(p.yMm, 2), score: round(p.score, 4) })),
           ]),
         );

@@ -19,8 +19,8 @@ export interface JudgedSpec extends ReadSpec {
   thresholdWithout?: Partial<Record<Modality, number>>;
   /** size correction for the class, measured extent -> true extent (identity when absent), and its spread */
   sizeFit?: SizeFit;
-  /** the same for a finding the verifier's rim places sized (`Check.sizedByRim`) */
-  rimSizeFit?: SizeFit;
+  /** the same for a finding sized by a rim run's arc or a die place's extent (`Check.sizedBy`), in place of `sizeFit` */
+  placeSizeFits?: Partial<Record<'rim' | 'dies', SizeFit>>;
 }
 
 /**
@@ -34,7 +34,12 @@ export const SIZE_SURE = 1.645;
 /** A region's size as reported (the fitted one) and the largest the measurement allows. */
 export function sizeOf(measuredMm: number, fit: SizeFit | undefined): { sizeMm: number; sizeMaxMm: number } {
   const sizeMm = fit ? Math.max(0, fit.slope * measuredMm + fit.offset) : measuredMm;
-  return { sizeMm, sizeMaxMm: sizeMm + SIZE_SURE * (fit?.spread ?? 0) };
+  return { sizeMm, sizeMaxMm: sizeMm + SIZE_SURE * spreadAt(sizeMm, fit) };
+}
+
+/** How far true sizes spread around a fitted size (a fit's `spreadPerMm` more per mm of it). */
+export function spreadAt(sizeMm: number, fit: SizeFit | undefined): number {
+  return (fit?.spread ?? 0) + (fit?.spreadPerMm ?? 0) * sizeMm;
 }
 
 /**
@@ -46,7 +51,7 @@ export function sizeOf(measuredMm: number, fit: SizeFit | undefined): { sizeMm: 
 export function unresolvedSizeLimits(specs: JudgedSpec[]): Record<string, { limitMm: number; marginMm: number }> {
   const out: Record<string, { limitMm: number; marginMm: number }> = {};
   for (const s of specs) {
-    const margin = SIZE_SURE * ((s.rimSizeFit ?? s.sizeFit)?.spread ?? 0);
+    const margin = SIZE_SURE * ((s.placeSizeFits?.rim ?? s.sizeFit)?.spread ?? 0);
     if (s.size && margin > 0 && s.size.mm - margin <= 0) out[s.id] = { limitMm: s.size.mm, marginMm: Math.round(margin * 10) / 10 };
   }
   return out;
@@ -94,15 +99,15 @@ export function uncalibratedWithout(specs: JudgedSpec[]): Record<string, Modalit
  */
 export const SAME_DEFECT_MM = 5;
 
-/** A place found above a spec's threshold, before its limits; sizedByRim where its size is a rim run's arc. */
-type Region = { xMm: number; yMm: number; sizeMm: number; score: number; sizedByRim?: boolean };
+/** A place found above a spec's threshold, before its limits; sizedBy where its size is a rim run's arc or a die place's extent. */
+type Region = { xMm: number; yMm: number; sizeMm: number; score: number; sizedBy?: 'rim' | 'dies' };
 
 /** A verified spec's findings before its limits: the checks over its threshold, one per defect, sized by the verifier. */
 function verifiedRegions(checks: Check[], threshold: number): Region[] {
   const over = checks.filter((c) => c.confidence > threshold).sort((a, b) => b.confidence - a.confidence);
   const kept: Check[] = [];
   for (const c of over) if (!kept.some((k) => Math.hypot(k.xMm - c.xMm, k.yMm - c.yMm) < SAME_DEFECT_MM)) kept.push(c);
-  return kept.map((c) => ({ xMm: c.xMm, yMm: c.yMm, sizeMm: c.sizeMm, score: normalise(c.confidence, threshold), ...(c.sizedByRim ? { sizedByRim: true } : {}) }));
+  return kept.map((c) => ({ xMm: c.xMm, yMm: c.yMm, sizeMm: c.sizeMm, score: normalise(c.confidence, threshold), ...(c.sizedBy ? { sizedBy: c.sizedBy } : {}) }));
 }
 
 /**
@@ -144,7 +149,7 @@ export function judge(
     }
     const candidates = regions
       .map((r) => {
-        const fit = r.sizedByRim ? spec.rimSizeFit : spec.sizeFit;
+        const fit = r.sizedBy ? spec.placeSizeFits?.[r.sizedBy] : spec.sizeFit;
         return { ...r, fit, ...sizeOf(r.sizeMm, fit) };
       })
       .filter((r) => {

@@ -43,8 +43,9 @@ export async function prepareSpecs(recipe: Recipe, model: LoadedModel, threshold
       continue;
     }
     const sizeFit = verified ? model.manifest.verifier!.sizeFits[s.kind] : t.sizeFit;
-    const rimSizeFit = verified ? model.manifest.verifier!.rimSizeFits[s.kind] : undefined;
-    judged.push({ ...s, threshold: t.threshold, thresholdWithout: t.without, ...(verified ? { by: 'crops' as const } : {}), ...(sizeFit ? { sizeFit } : {}), ...(rimSizeFit ? { rimSizeFit } : {}) });
+    const v = model.manifest.verifier;
+    const placeSizeFits = verified ? { ...(v!.rimSizeFits[s.kind] ? { rim: v!.rimSizeFits[s.kind] } : {}), ...(v!.dieSizeFits[s.kind] ? { dies: v!.dieSizeFits[s.kind] } : {}) } : {};
+    judged.push({ ...s, threshold: t.threshold, thresholdWithout: t.without, ...(verified ? { by: 'crops' as const } : {}), ...(sizeFit ? { sizeFit } : {}), ...(Object.keys(placeSizeFits).length ? { placeSizeFits } : {}) });
     thresholdFrom[s.id] = t.from;
   }
   return { specs: judged, rejected, thresholdFrom };
@@ -78,9 +79,11 @@ export function explain(s: JudgedSpec, from: 'spec' | 'class' | undefined): stri
 
 /** How a spec's size limit is judged: what a region's size is read from, and how sure it must be to pass. */
 function sizing(s: JudgedSpec): string {
-  const r = s.rimSizeFit;
-  const onRim = r ? `on the rim: ${fitText(r, 'the arc it stands off')}${margin(s, r.spread ?? 0)}; elsewhere: ` : '';
-  return onRim + sizingBy(s);
+  const r = s.placeSizeFits?.rim;
+  const d = s.placeSizeFits?.dies;
+  const onRim = r ? `on the rim: ${fitText(r, 'the arc it stands off')}${margin(s, r)}; ` : '';
+  const atDies = d ? `where it differs from its dies: ${fitText(d, 'the extent differing')}${margin(s, d)}; ` : '';
+  return onRim + atDies + (r || d ? 'elsewhere: ' : '') + sizingBy(s);
 }
 
 function sizingBy(s: JudgedSpec): string {
@@ -88,7 +91,7 @@ function sizingBy(s: JudgedSpec): string {
   const measured = s.by === 'crops' ? "the verifier's size" : "the region's extent";
   if (!f) return `${measured}${s.by === 'crops' ? '' : ' on the score map'}, as measured (no size fit calibrated)`;
   if (f.spread === undefined) return `${fitText(f, measured)}, taken as exact (no spread calibrated: run calibrate thresholds again)`;
-  return fitText(f, measured) + margin(s, f.spread, 'region');
+  return fitText(f, measured) + margin(s, f, 'region');
 }
 
 function fitText(f: SizeFit, measured: string): string {
@@ -96,7 +99,10 @@ function fitText(f: SizeFit, measured: string): string {
 }
 
 /** The spread a fit allows for, and below what fitted size a `what` (or one) passes the spec's limit (judge.ts, SIZE_SURE). */
-function margin(s: JudgedSpec, spread: number, what?: string): string {
-  const below = s.size!.mm - SIZE_SURE * spread;
-  return `, give or take ${spread} mm: ${below <= 0 ? `the limit is within that, so every ${what ?? 'one'} found breaks it` : `${what ? `a ${what} ` : ''}passes only below ${below.toFixed(1)} mm`}`;
+function margin(s: JudgedSpec, f: SizeFit, what?: string): string {
+  const spread = f.spread ?? 0;
+  const perMm = f.spreadPerMm ?? 0;
+  // the fitted size b whose b + SIZE_SURE x (spread + perMm x b) is the limit
+  const below = (s.size!.mm - SIZE_SURE * spread) / (1 + SIZE_SURE * perMm);
+  return `, give or take ${spread} mm${perMm ? ` and ${Math.round(perMm * 1000) / 10}% of its size` : ''}: ${below <= 0 ? `the limit is within that, so every ${what ?? 'one'} found breaks it` : `${what ? `a ${what} ` : ''}passes only below ${below.toFixed(1)} mm`}`;
 }

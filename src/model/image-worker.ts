@@ -47,8 +47,13 @@ export interface Check {
   rimArcMm?: number;
   /** for a place where the frame differs from its dies (manifest `verifier.dies`), the cells standing out there */
   dieCount?: number;
-  /** true where `sizeMm` is a rim run's arc (sized by the manifest's `rimSizeFits`, not `sizeFits`) */
-  sizedByRim?: boolean;
+  /** for a place where the frame differs from its dies, the extent of the cells differing there, mm (DiePlace.extentMm) */
+  dieExtentMm?: number;
+  /**
+   * what `sizeMm` was read from where not the verifier's size: a rim run's arc ('rim', sized by the
+   * manifest's `rimSizeFits`) or a die place's extent ('dies', by `dieSizeFits`), in place of `sizeFits`
+   */
+  sizedBy?: 'rim' | 'dies';
 }
 
 export interface ImageScores {
@@ -109,7 +114,7 @@ async function check(scores: Float32Array[], visible: Array<VisibleFrame | null>
   const v = manifest.verifier;
   if (!verifier || !v) return out;
   const cells = map.size * map.size;
-  type Place = { xMm: number; yMm: number; score: number; rimMm?: number; rimArcMm?: number; dieCount?: number };
+  type Place = { xMm: number; yMm: number; score: number; rimMm?: number; rimArcMm?: number; dieCount?: number; dieExtentMm?: number };
   // per place, its crops: the place itself, and for a class the manifest looks around, the eight around it
   type Job = { w: number; j: number; cls: number; places: Place[]; crops: Crop[]; same?: Job };
   const jobs: Job[] = [];
@@ -129,7 +134,7 @@ async function check(scores: Float32Array[], visible: Array<VisibleFrame | null>
       const dies = v.dies[v.classes[verify[j]]];
       if (dies) {
         for (const p of frame.dies.filter((d) => d.count >= dies.minCount).slice(0, dies.top)) {
-          places.push({ xMm: p.xMm, yMm: p.yMm, score: mapNear(s, map, p.xMm, p.yMm, j * cells), dieCount: p.count });
+          places.push({ xMm: p.xMm, yMm: p.yMm, score: mapNear(s, map, p.xMm, p.yMm, j * cells), dieCount: p.count, dieExtentMm: p.extentMm });
         }
       }
       const same = jobs.find((o) => o.w === w && o.cls === verify[j] && !o.same && samePlaces(o.places, places));
@@ -155,7 +160,7 @@ async function check(scores: Float32Array[], visible: Array<VisibleFrame | null>
     const cls = v.classes[job.cls];
     const mapWeight = v.mapWeights[cls] ?? 0;
     const best = surest(job.crops, job.places.length, (n) => probs[(from + n) * K + job.cls]);
-    out[job.w][job.j] = sizeByRim(job.places.map((p, i) => {
+    out[job.w][job.j] = sizeByPlaces(job.places.map((p, i) => {
       const n = from + best[i];
       const prob = probs[n * K + job.cls];
       const c = job.crops[best[i]];
@@ -170,38 +175,51 @@ async function check(scores: Float32Array[], visible: Array<VisibleFrame | null>
         confidence: sigmoid(logit(prob) + weight * logit(p.score) + rim + dies),
         sizeMm: sizes[n * K + job.cls],
         ...(p.rimMm !== undefined ? { rimMm: p.rimMm, rimArcMm: p.rimArcMm } : {}),
-        ...(p.dieCount !== undefined ? { dieCount: p.dieCount } : {}),
+        ...(p.dieCount !== undefined ? { dieCount: p.dieCount, dieExtentMm: p.dieExtentMm } : {}),
       };
     }));
   }
   return out;
 }
 
-/** How far off a run of the rim a check may lie and still be on it: a crop's place is a map cell or two off the defect. */
-const ON_RIM_MM = 2;
+/** How far off a rim run or a die place's differing cells a check may lie and still be on them: a crop's place is a map cell or two off the defect. */
+const ON_PLACE_MM = 2;
 
 /**
  * A chip or burr's size is the arc of rim it spans: the run of rays standing off measures it to a
  * few tenths of a mm where the verifier's size, read off one crop, is millimetres out for a long burr
- * (T15, burrs: median 0.24 against 5.4 mm; models/wafer-mm-14/MODEL_CARD.md, "Sizes"). A check on a run, its own or the
- * deepest within reach, takes the run's arc; the others keep the verifier's.
+ * (T15, burrs: median 0.24 against 5.4 mm; models/wafer-mm-14/MODEL_CARD.md, "Sizes"). A scratch's
+ * is the extent of the cells differing from its dies (fusion/die-places.ts), where the verifier's
+ * is centimetres out for a short one (models/wafer-mm-15/MODEL_CARD.md). A check on such a place, its
+ * own or the largest within reach (a run first), takes its measure; the others keep the verifier's.
  */
-function sizeByRim(checks: Check[]): Check[] {
+function sizeByPlaces(checks: Check[]): Check[] {
   const runs = checks.filter((c) => c.rimArcMm !== undefined);
-  if (!runs.length) return checks;
+  const dies = checks.filter((c) => c.dieExtentMm !== undefined);
+  if (!runs.length && !dies.length) return checks;
   for (const c of checks) {
-    let on = c.rimArcMm !== undefined ? c : undefined;
-    if (!on) {
-      for (const r of runs) {
-        if (Math.hypot(r.xMm - c.xMm, r.yMm - c.yMm) <= r.rimArcMm! / 2 + ON_RIM_MM && (!on || Math.abs(r.rimMm!) > Math.abs(on.rimMm!))) on = r;
-      }
+    const run = c.rimArcMm !== undefined ? c : largestNear(c, runs, (r) => r.rimArcMm!, (r) => Math.abs(r.rimMm!));
+    if (run) {
+      c.sizeMm = run.rimArcMm!;
+      c.sizedBy = 'rim';
+      continue;
     }
-    if (on) {
-      c.sizeMm = on.rimArcMm!;
-      c.sizedByRim = true;
+    const die = c.dieExtentMm !== undefined ? c : largestNear(c, dies, (d) => d.dieExtentMm!, (d) => d.dieExtentMm!);
+    if (die) {
+      c.sizeMm = die.dieExtentMm!;
+      c.sizedBy = 'dies';
     }
   }
   return checks;
+}
+
+/** Of `places`, the one `c` lies on (within half its extent and ON_PLACE_MM of it) that is largest by `by`. */
+function largestNear(c: Check, places: Check[], extent: (p: Check) => number, by: (p: Check) => number): Check | undefined {
+  let on: Check | undefined;
+  for (const p of places) {
+    if (Math.hypot(p.xMm - c.xMm, p.yMm - c.yMm) <= extent(p) / 2 + ON_PLACE_MM && (!on || by(p) > by(on))) on = p;
+  }
+  return on;
 }
 
 const logit = (p: number): number => {

@@ -20,8 +20,8 @@ const onnxFile = z.object({ path: z.string(), sha256: z.string().length(64), inp
  * models/tools/map_weights.py); their findings are sized by `sizeFits` (true = slope x the verifier's
  * size + offset, give or take spread). A class without a weight is judged on the map.
  */
-/** true size = slope x measured + offset, give or take spread (mm) */
-const sizeFitSchema = z.object({ slope: z.number(), offset: z.number(), spread: z.number().min(0) });
+/** true size = slope x measured + offset, give or take spread (mm) and spreadPerMm per mm of it */
+const sizeFitSchema = z.object({ slope: z.number(), offset: z.number(), spread: z.number().min(0), spreadPerMm: z.number().min(0).optional() });
 
 const verifierSchema = z.object({
   classes: z.array(z.string()).min(1),
@@ -38,6 +38,8 @@ const verifierSchema = z.object({
    * no confidence, so, like `sizeFits`, it is not part of the model's id.
    */
   rimSizeFits: z.record(z.string(), sizeFitSchema).default({}),
+  /** per class with die places, the same for a finding sized by a die place's extent (`Check.sizedBy` 'dies') */
+  dieSizeFits: z.record(z.string(), sizeFitSchema).default({}),
   /**
    * Per class, a look around its `top` highest places: crops at the eight places `stepMm` away too,
    * the check keeping the one that shows the defect most surely, and its place. A small defect the
@@ -108,6 +110,9 @@ export const manifestSchema = z.object({
 }).refine((m) => !m.verifier || Object.keys(m.verifier.dies).every((c) => m.verifier!.classes.includes(c)), {
   message: 'die places for a class the verifier does not check',
   path: ['verifier', 'dies'],
+}).refine((m) => !m.verifier || Object.keys(m.verifier.dieSizeFits).every((c) => c in m.verifier!.dies), {
+  message: 'a die size fit for a class without die places',
+  path: ['verifier', 'dieSizeFits'],
 }).refine((m) => !m.verifier || Object.keys(m.verifier.rimSizeFits).every((c) => c in m.verifier!.rim), {
   message: 'a rim size fit for a class without rim places',
   path: ['verifier', 'rimSizeFits'],

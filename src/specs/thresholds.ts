@@ -15,7 +15,7 @@ import { MODALITIES, type Modality } from '../common/modality.js';
  */
 const entry = z.object({
   threshold: z.number().min(0).max(1),
-  sizeFit: z.object({ slope: z.number(), offset: z.number(), spread: z.number().min(0).optional() }).optional(),
+  sizeFit: z.object({ slope: z.number(), offset: z.number(), spread: z.number().min(0).optional(), spreadPerMm: z.number().min(0).optional() }).optional(),
 });
 
 export const thresholdsSchema = z.object({
@@ -40,7 +40,10 @@ export const thresholdsSchema = z.object({
   ),
 });
 export type Thresholds = z.infer<typeof thresholdsSchema>;
-/** measured extent -> true extent (true = slope · measured + offset), and the calibration defects' spread around it, mm */
+/**
+ * measured extent -> true extent (true = slope · measured + offset), and the calibration defects' spread
+ * around it, mm: `spread`, and `spreadPerMm` more per mm of the fitted size where a measure's error grows with it
+ */
 export type SizeFit = z.infer<typeof entry>['sizeFit'] & {};
 export type ModelThresholds = Thresholds['models'][string];
 
