@@ -58,7 +58,7 @@ t.test('a kept visible frame comes with the places where it differs from its die
   let found = 0;
   for await (const set of cap.frames()) {
     const w = await stage.fuse(set);
-    const dies = w.visible!.dies;
+    const dies = w.visible!.dies!;
     t.ok(dies.length > 0 && dies.length <= DIE_PLACES, `${w.wafer}: ${dies.length} places`);
     t.ok(dies.every((p, i) => Math.hypot(p.xMm, p.yMm) <= 150 && (i === 0 || p.count <= dies[i - 1].count)), 'on the wafer, most standing out first');
     t.ok(w.timings.placesMs > 0, 'timed');
@@ -70,4 +70,19 @@ t.test('a kept visible frame comes with the places where it differs from its die
   }
   t.ok(scratches >= 3, `${scratches} wafers with a scratch`);
   t.ok(found >= scratches - 1, `a place on ${found} of ${scratches} scratches`);
+});
+
+t.test('the dies are compared only while the model in use checks die places', async (t) => {
+  const stage = new FusionStage({ stationDir: `${REPO_ROOT}calibration/reference`, grid: { size: 64, fieldMm: 320 }, workers: 1, keepVisible: true, comparesDies: false });
+  t.teardown(() => stage.close());
+  await stage.ready();
+  const cap = new SyntheticCapture({ line: { seed: 24, poolSize: 2, defectRate: 0 }, rateHz: 0, count: 2 });
+  const sets = [];
+  for await (const set of cap.frames()) sets.push(set);
+  const without = await stage.fuse(sets[0]);
+  t.equal(without.visible!.dies, null, 'not compared: null, not an empty list');
+  t.ok(without.visible!.rim.off.length > 0, 'the rim is traced all the same');
+  stage.comparesDies = true;
+  const compared = await stage.fuse(sets[1]);
+  t.ok(compared.visible!.dies!.length > 0, 'compared once a model that checks them is in use');
 });

@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import t from 'tap';
 import type { ScoredWafer } from '../src/inspection/calibrate.js';
+import { ReplayCapture } from '../src/capture/replay.js';
+import { FusionStage } from '../src/fusion/stage.js';
 import { forEachScored } from '../src/inspection/scored.js';
 import { loadModel } from '../src/model/load.js';
 import { verifiedClasses } from '../src/model/manifest.js';
@@ -100,6 +102,23 @@ t.test('the shipped verifiers: on a freshly rendered lot, the surest check of ea
           const what = `the ${s.sizeMm} mm scratch at (${s.xMm.toFixed(0)}, ${s.yMm.toFixed(0)}): ${JSON.stringify(near)}`;
           t.ok(near.some((x) => x.dieCount !== undefined && x.dieCount > 0), `${what}: a die place on it`);
           if (k === 'scratch-short') t.ok(near.some((x) => x.dieCount !== undefined && x.confidence > threshold), `${what}: its die place over the threshold ${threshold}`);
+          t.ok(near.some((x) => x.sizedBy === 'dies' && Math.abs(x.sizeMm - s.sizeMm) <= 1.5), `${what}: sized by the die place's extent`);
+        }
+        // a frame fused while a model that checks no die places was in use has none: the model's worker compares it
+        const stage = new FusionStage({ stationDir: join(REPO_ROOT, 'calibration/reference'), grid: GRID, workers: 1, keepVisible: true, comparesDies: false });
+        try {
+          await stage.ready();
+          for await (const set of new ReplayCapture({ lot, pace: 'max' }).frames()) {
+            if (set.wafer !== 'scratch-short') continue;
+            const fused = await stage.fuse(set);
+            t.equal(fused.visible!.dies, null, 'fused without its dies compared');
+            const s = fused.truth![0];
+            const scored = await model.image.score(fused.tensor!, queries, fused.visible!);
+            const near = scored.checks[j]!.filter((x) => x.dieCount !== undefined && Math.hypot(x.xMm - s.xMm, x.yMm - s.yMm) <= s.sizeMm / 2 + 2.5);
+            t.ok(near.length > 0, `checked at a die place on the scratch all the same: ${JSON.stringify(near)}`);
+          }
+        } finally {
+          await stage.close();
         }
       }
     }

@@ -10,6 +10,7 @@ import { klarf } from '../inspection/klarf.js';
 import { scoreReplay } from '../inspection/score.js';
 import { prepareSpecs } from '../inspection/setup.js';
 import { loadModel, variantFile } from '../model/load.js';
+import { checksDies } from '../model/manifest.js';
 import { newStats, runLine } from '../service/line.js';
 import { loadRecipe } from '../specs/recipe.js';
 import { forModel, readThresholds } from '../specs/thresholds.js';
@@ -36,7 +37,7 @@ export function replayCommand(): Command {
   ).action(async (lot: string, o: ReplayFlags) => {
     const recipe = await loadRecipe(o.recipe);
     const model = await loadModel(o.model, GRID, { variant: variantFile(o.variant) });
-    const fusion = new FusionStage({ stationDir: o.station, grid: GRID, keepVisible: model.manifest.verifier !== undefined });
+    const fusion = new FusionStage({ stationDir: o.station, grid: GRID, keepVisible: model.manifest.verifier !== undefined, comparesDies: checksDies(model.manifest) });
     try {
       const path = thresholdsPath(o);
       const capture = new ReplayCapture({ lot, pace: o.pace });

@@ -38,8 +38,11 @@ export interface FramePixels {
 export interface VisibleFrame extends FramePixels {
   /** the wafer's rim traced round the frame, against the station's wafer radius */
   rim: RimProfile;
-  /** where the frame differs most from its neighbouring dies (die-places.ts), most standing out first */
-  dies: DiePlace[];
+  /**
+   * where the frame differs most from its neighbouring dies (die-places.ts), most standing out first;
+   * null where fusion did not compare them (the model in use when it was fused checks no die places)
+   */
+  dies: DiePlace[] | null;
 }
 
 /** A wafer's record: what capture said of it, and what fusion made of it. */

@@ -12,15 +12,27 @@ export interface FusionOptions {
   workers?: number;
   /** hand on each wafer's decoded visible frame (a model that crops it needs it) */
   keepVisible?: boolean;
+  /** compare each kept visible frame with its dies (a model whose verifier checks die places needs them); default: as keepVisible */
+  comparesDies?: boolean;
 }
+
+/** A wafer's frames as a fusion worker gets them, with what it is to do with the visible frame beyond fusing. */
+export type FusionTask = FrameSet & { comparesDies: boolean };
 
 /** Decoding and fusion in worker threads; frames in shared memory cross without a copy, owned byte buffers are moved. */
 export class FusionStage {
-  private readonly pool: WorkerPool<FrameSet, FusedWafer>;
+  private readonly pool: WorkerPool<FusionTask, FusedWafer>;
+  /**
+   * Whether the wafers fused from now on have their visible frame compared with its dies (30 ms a
+   * wafer on one core, models/README.md): set from the model in use, whose verifier may check die
+   * places or not.
+   */
+  comparesDies: boolean;
 
   constructor(readonly options: FusionOptions) {
     const size = options.workers ?? Math.max(1, availableParallelism());
     this.pool = new WorkerPool(siblingModule(import.meta.url, 'worker'), size, { stationDir: options.stationDir, grid: options.grid, keepVisible: options.keepVisible ?? false });
+    this.comparesDies = options.comparesDies ?? options.keepVisible ?? false;
   }
 
   /** Resolves when every worker has loaded the station; rejects with the reason (e.g. a missing calibration) otherwise. */
@@ -43,7 +55,7 @@ export class FusionStage {
       const view = f.kind === 'bytes' ? f.bytes : f.kind === 'raw' ? f.frame.data : null;
       if (view && view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength) transfer.push(view.buffer);
     }
-    return this.pool.run(set, transfer);
+    return this.pool.run({ ...set, comparesDies: this.comparesDies }, transfer);
   }
 
   /** Hands a fused tensor's memory back for reuse once nothing reads it any more. */

@@ -4,13 +4,14 @@ import { BufferPool } from '../common/buffer-pool.js';
 import { MODALITIES, type Modality } from '../common/modality.js';
 import { serveTasks } from '../common/worker-pool.js';
 import { decodeFrame, FrameError } from '../frames/decode.js';
-import type { FrameSet, RawFrame } from '../frames/frame.js';
+import type { RawFrame } from '../frames/frame.js';
 import { loadStation } from '../station/load.js';
 import { DieCompare, DIE_PLACES } from './die-places.js';
 import { Fuser } from './fuse.js';
 import type { GridSpec } from './grid.js';
 import { traceRim } from './rim.js';
 import { fusedWafer, type FusedWafer, type ModalityStatus, type VisibleFrame } from './result.js';
+import type { FusionTask } from './stage.js';
 
 const { stationDir, grid, keepVisible } = workerData as { stationDir: string; grid: GridSpec; keepVisible: boolean };
 // each worker is one lane of work: libvips threads on top would only fight over the same cores
@@ -45,7 +46,7 @@ function compareFor(pixels: Pick<VisibleFrame, 'width' | 'height' | 'pxToMm'>): 
  * leaves the pool and moves with the result; pixels it does not own (capture's shared memory, reused
  * once fusion has read it) are copied.
  */
-function handOn(frame: RawFrame, pxToMm: VisibleFrame['pxToMm'], borrowed: ArrayBuffer[]): VisibleFrame {
+function handOn(frame: RawFrame, pxToMm: VisibleFrame['pxToMm'], borrowed: ArrayBuffer[], comparesDies: boolean): VisibleFrame {
   const d = frame.data as Uint8Array;
   const own = borrowed.indexOf(d.buffer as ArrayBuffer);
   let data: Uint8Array;
@@ -54,10 +55,10 @@ function handOn(frame: RawFrame, pxToMm: VisibleFrame['pxToMm'], borrowed: Array
     data = d;
   } else data = new Uint8Array(d);
   const pixels = { width: frame.width, height: frame.height, data, pxToMm };
-  return { ...pixels, rim: traceRim(pixels, f.station.waferDiameterMm / 2), dies: compareFor(pixels).places(pixels, DIE_PLACES).places };
+  return { ...pixels, rim: traceRim(pixels, f.station.waferDiameterMm / 2), dies: comparesDies ? compareFor(pixels).places(pixels, DIE_PLACES).places : null };
 }
 
-serveTasks<FrameSet, FusedWafer>(async (set) => {
+serveTasks<FusionTask, FusedWafer>(async (set) => {
   const borrowed: ArrayBuffer[] = [];
   const alloc = (size: number): Buffer => {
     const b = buffers.bytes(size);
@@ -91,7 +92,7 @@ serveTasks<FrameSet, FusedWafer>(async (set) => {
   const any = MODALITIES.some((m) => modalities[m] === 'ok');
   const tensor = any ? f.fuse(frames, set.geometry, new Float32Array(buffers.take(f.tensorLength * 4))) : null;
   const t2 = performance.now();
-  const visible = keepVisible && frames.visible ? handOn(frames.visible, f.geometryFor('visible', frames.visible, set.geometry?.visible), borrowed) : undefined;
+  const visible = keepVisible && frames.visible ? handOn(frames.visible, f.geometryFor('visible', frames.visible, set.geometry?.visible), borrowed, set.comparesDies) : undefined;
   const t3 = performance.now();
   for (const b of borrowed) buffers.release(b);
   const ordered = Object.fromEntries(MODALITIES.map((m) => [m, modalities[m]])) as Record<Modality, ModalityStatus>;

@@ -7,6 +7,7 @@ import { FusionStage } from '../fusion/stage.js';
 import { datasetPrefixes, namePattern, scoreDataset, viewsOf } from '../model/dataset-reader.js';
 import type { Queries } from '../model/image.js';
 import type { LoadedModel } from '../model/load.js';
+import { checksDies } from '../model/manifest.js';
 import { runLine } from '../service/line.js';
 import type { ScoredWafer } from './calibrate.js';
 
@@ -84,7 +85,7 @@ async function scoreLot(
   let unusable = 0;
   let firstProblem: string | undefined;
   const needsVisible = model.image.needsVisible(queries);
-  const stage = new FusionStage({ stationDir: fusion.stationDir, grid: fusion.grid, keepVisible: needsVisible });
+  const stage = new FusionStage({ stationDir: fusion.stationDir, grid: fusion.grid, keepVisible: needsVisible, comparesDies: needsVisible && checksDies(model.manifest) });
   await stage.ready();
   try {
     await runLine({

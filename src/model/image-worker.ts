@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { workerData } from 'node:worker_threads';
 import { serveTasks } from '../common/worker-pool.js';
+import { DieCompare, DIE_PLACES, type DiePlace } from '../fusion/die-places.js';
 import type { VisibleFrame } from '../fusion/result.js';
 import { localMaxima, mapNear } from './candidates.js';
 import { lookAt, surest, type Crop } from './around.js';
@@ -133,7 +134,7 @@ async function check(scores: Float32Array[], visible: Array<VisibleFrame | null>
       }
       const dies = v.dies[v.classes[verify[j]]];
       if (dies) {
-        for (const p of frame.dies.filter((d) => d.count >= dies.minCount).slice(0, dies.top)) {
+        for (const p of diesOf(frame).filter((d) => d.count >= dies.minCount).slice(0, dies.top)) {
           places.push({ xMm: p.xMm, yMm: p.yMm, score: mapNear(s, map, p.xMm, p.yMm, j * cells), dieCount: p.count, dieExtentMm: p.extentMm });
         }
       }
@@ -180,6 +181,27 @@ async function check(scores: Float32Array[], visible: Array<VisibleFrame | null>
     }));
   }
   return out;
+}
+
+/** per frame geometry, a die comparison of its own, for frames fused without one (diesOf) */
+const compares = new Map<string, DieCompare>();
+
+/**
+ * The frame's die places: fusion's, or, for a frame fused while a model that checks none was in use
+ * (fusion compares only for a model that does), compared here, so a wafer that crosses a model
+ * change is checked as fully as any other.
+ */
+function diesOf(frame: VisibleFrame): DiePlace[] {
+  if (frame.dies) return frame.dies;
+  const key = `${frame.width}x${frame.height}:${frame.pxToMm.flat().join(',')}:${frame.rim.radiusMm}`;
+  let c = compares.get(key);
+  if (!c) {
+    if (compares.size > 8) compares.clear();
+    c = new DieCompare(frame.pxToMm, frame.width, frame.height, frame.rim.radiusMm);
+    compares.set(key, c);
+  }
+  frame.dies = c.places(frame, DIE_PLACES).places;
+  return frame.dies;
 }
 
 /** How far off a rim run or a die place's differing cells a check may lie and still be on them: a crop's place is a map cell or two off the defect. */

@@ -69,6 +69,11 @@ const verifierSchema = z.object({
 });
 export type VerifierSpec = z.infer<typeof verifierSchema>;
 
+/** Whether a model's verifier checks die places: fusion then compares each visible frame with its dies. */
+export function checksDies(m: Pick<ModelManifest, 'verifier'>): boolean {
+  return Object.keys(m.verifier?.dies ?? {}).length > 0;
+}
+
 export const manifestSchema = z.object({
   format: z.literal('wafer-inspect-model/1'),
   id: z.string().min(1),

@@ -8,6 +8,7 @@ import { uncalibratedWithout, unresolvedSizeLimits, type JudgedSpec } from '../i
 import { prepareSpecs, type PreparedSpecs } from '../inspection/setup.js';
 import type { ImageOptions } from '../model/image.js';
 import { loadModel, variantFile, type LoadedModel } from '../model/load.js';
+import { checksDies } from '../model/manifest.js';
 import { loadRecipe, type Recipe } from '../specs/recipe.js';
 import { forModel, readThresholds, type ModelThresholds } from '../specs/thresholds.js';
 
@@ -46,7 +47,8 @@ export async function openAppliance(config: Config, log: Logger, visible: Affine
   // the fusion workers start up while the model loads: on two cores, start-up is two things at once
   // the visible frame is handed on whatever the model: one swapped in at run time may crop it, and the
   // wafers already fused when it takes over must have it
-  const f = new FusionStage({ stationDir: stationDir(config), grid, workers: config.fusion.workers, keepVisible: true });
+  // the dies are compared only for a model that checks die places: set once it has loaded
+  const f = new FusionStage({ stationDir: stationDir(config), grid, workers: config.fusion.workers, keepVisible: true, comparesDies: false });
   let model: LoadedModel;
   try {
     model = await loadModel(modelDir(config), grid, modelOptions(config, config.model.variant));
@@ -54,6 +56,7 @@ export async function openAppliance(config: Config, log: Logger, visible: Affine
     await f.close();
     throw e;
   }
+  f.comparesDies = checksDies(model.manifest);
   try {
     const path = thresholdsFile(config);
     const thresholds = forModel(await readThresholds(path), model.id, path);

@@ -8,6 +8,7 @@ import type { MoveRecord } from '../control/link.js';
 import type { FusedWafer } from '../fusion/result.js';
 import type { InspectedWafer } from '../inspection/inspector.js';
 import type { ResultRecord } from '../inspection/result.js';
+import { checksDies } from '../model/manifest.js';
 import { connectOptions, TelemetryConfigError } from '../telemetry/connect-options.js';
 import { outboxPathFor, StatsCollector, TelemetryPublisher, topicsFor, type AlarmRecord, type TelemetryStatus } from '../telemetry/index.js';
 import { openAppliance, type Appliance } from './appliance.js';
@@ -266,6 +267,8 @@ export class Service {
   private modelChanged(c: ModelChange): void {
     const at = Date.now();
     if (c.ok) {
+      // wafers fused before this are compared with their dies by the new model's worker where it needs them
+      if (this.appliance) this.appliance.fusion.comparesDies = checksDies(c.to.model.manifest);
       this.publisher?.event({ at, kind: 'model-changed', model: c.to.model.id, from: c.from, path: c.path, variant: c.to.variant, reason: `model ${c.from} replaced by ${c.to.model.id}` });
       this.publisher?.setState('recipe', c.recipe);
       if (this.modelAlarm) {
